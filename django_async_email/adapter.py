@@ -1,0 +1,54 @@
+"""The one class a host subclasses to customise how emails are built and users are created.
+
+Point ``ASYNC_EMAIL['ADAPTER']`` at a subclass of ``DefaultAdapter``.
+"""
+
+from __future__ import annotations
+
+from django.utils.module_loading import import_string
+
+from .conf import app_settings
+from .emails import MESSAGE_CLASSES
+from .exceptions import AsyncEmailConfigurationError
+
+
+class DefaultAdapter:
+    def get_from_email(self, email) -> str:
+        """The From address of an outbox row."""
+        return app_settings.from_email
+
+    def get_message_class(self, kind: str):
+        """The templated-mail message class for a kind of email."""
+        return MESSAGE_CLASSES[kind]
+
+    def get_extra_context(self, email, user) -> dict:
+        """Extra template context for one recipient; runs in the worker."""
+        return {}
+
+    def get_extra_headers(self, email) -> dict:
+        return {}
+
+    def create_invited_user(self, invitation, password: str, **profile_fields):
+        """Create the account for an accepted invitation; override for custom user creation."""
+        from django.contrib.auth import get_user_model
+
+        from .users import email_field_name, user_type_field
+
+        user_model = get_user_model()
+        fields = dict(profile_fields)
+        fields[email_field_name()] = invitation.email
+        type_field = user_type_field()
+        if type_field and invitation.user_type:
+            fields[type_field] = invitation.user_type
+        # Keyword arguments only: stock and custom managers name their first argument differently.
+        fields.setdefault(user_model.USERNAME_FIELD, invitation.email)
+        return user_model._default_manager.create_user(password=password, **fields)
+
+
+def get_adapter() -> DefaultAdapter:
+    path = app_settings.ADAPTER
+    try:
+        adapter_class = import_string(path)
+    except ImportError as exc:
+        raise AsyncEmailConfigurationError(f"ASYNC_EMAIL['ADAPTER'] could not import {path!r}: {exc}") from exc
+    return adapter_class()

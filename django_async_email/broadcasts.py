@@ -1,0 +1,95 @@
+"""Fan a broadcast out to its recipients in chunks, without ever loading them all."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from .conf import app_settings
+from .models import Broadcast, Kind, OutboxEmail, Status
+from .publishing import new_message_id, new_task_id, publish_on_commit
+from .users import email_field_name, recipients_of_types
+
+logger = logging.getLogger(__name__)
+
+
+def audience(broadcast: Broadcast):
+    """The broadcast's recipients as a queryset of users."""
+    if broadcast.user_ids is not None:
+        email_field = email_field_name()
+        return get_user_model()._default_manager.filter(pk__in=broadcast.user_ids).exclude(
+            **{email_field: ""}
+        )
+    return recipients_of_types(broadcast.user_types)
+
+
+def fan_out(broadcast_id: int) -> dict:
+    """Create one row per recipient, chunk by chunk, and publish one send task per chunk.
+
+    Recipients are read with keyset pagination (``pk > last``), so memory stays flat and no
+    cursor is held open across writes. Rows are unique per (broadcast, user), so running
+    the fan-out again adds no row; it only re-publishes chunks whose rows are still queued.
+    """
+    from .tasks import send_notification_email_task
+
+    try:
+        broadcast = Broadcast.objects.get(pk=broadcast_id)
+    except Broadcast.DoesNotExist:
+        logger.warning("Broadcast %s no longer exists; nothing to fan out", broadcast_id)
+        return {"chunks": 0, "recipients": 0}
+    if broadcast.state == Broadcast.State.CANCELLED:
+        return {"chunks": 0, "recipients": 0}
+
+    chunk_size = app_settings.BULK_CHUNK_SIZE
+    email_field = email_field_name()
+    users = audience(broadcast).order_by("pk").values_list("pk", email_field)
+    last_pk = None
+    recipients = chunks = 0
+    while True:
+        page = users if last_pk is None else users.filter(pk__gt=last_pk)
+        batch = list(page[:chunk_size])
+        if not batch:
+            break
+        last_pk = batch[-1][0]
+        recipients += len(batch)
+        with transaction.atomic():
+            OutboxEmail.objects.bulk_create(
+                [
+                    OutboxEmail(
+                        kind=Kind.NOTIFICATION, email_type=broadcast.email_type, recipient=address,
+                        user_id=pk, broadcast=broadcast, message_id=new_message_id(),
+                        task_id="",
+                    )
+                    for pk, address in batch
+                ],
+                ignore_conflicts=True,
+            )
+            queued = list(
+                OutboxEmail.objects.filter(
+                    broadcast=broadcast, user_id__in=[pk for pk, _ in batch], status=Status.QUEUED
+                ).values_list("pk", flat=True)
+            )
+            if queued:
+                task_id = new_task_id()
+                OutboxEmail.objects.filter(pk__in=queued).update(task_id=task_id)
+                publish_on_commit(send_notification_email_task, args=[queued], queue_class="low", task_id=task_id)
+                chunks += 1
+
+    Broadcast.objects.filter(pk=broadcast.pk).exclude(state=Broadcast.State.CANCELLED).update(
+        total=recipients, state=Broadcast.State.SENDING if recipients else Broadcast.State.DONE,
+        finished_at=None if recipients else timezone.now(),
+    )
+    logger.info("Broadcast %s fanned out to %d recipient(s) in %d chunk(s)", broadcast.pk, recipients, chunks)
+    return {"chunks": chunks, "recipients": recipients}
+
+
+def cancel_broadcast(broadcast_id: int) -> int:
+    """Stop a broadcast: rows not yet claimed are cancelled; returns how many."""
+    with transaction.atomic():
+        Broadcast.objects.filter(pk=broadcast_id).update(state=Broadcast.State.CANCELLED, finished_at=timezone.now())
+        return OutboxEmail.objects.filter(broadcast_id=broadcast_id, status=Status.QUEUED).update(
+            status=Status.CANCELLED, updated_at=timezone.now()
+        )

@@ -1,0 +1,215 @@
+"""The ``ASYNC_EMAIL`` settings dict: one table of defaults, read lazily, validated per key.
+
+Values are read from ``django.conf.settings`` on first access and cached until Django
+announces a ``setting_changed`` for ``ASYNC_EMAIL`` (which ``override_settings`` and
+pytest-django's ``settings`` fixture both do), so tests and hosts see changes at once and
+nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+SETTINGS_NAME = "ASYNC_EMAIL"
+
+#: Every setting with its default. ``docs/settings.md`` documents each one.
+DEFAULTS: dict[str, Any] = {
+    # Links and branding
+    "BASE_URL": "",
+    "ALLOWED_BASE_URLS": [],
+    "SITE_NAME": "",
+    "FROM_EMAIL": None,
+    "VERIFICATION_URL": "{base_url}/verify-email?uid={uid}&token={token}",
+    "PASSWORD_RESET_URL": "{base_url}/reset-password?uid={uid}&token={token}",
+    "INVITATION_URL": "{base_url}/accept-invitation?token={token}",
+    "LOGIN_URL": "{base_url}/login",
+    # The host's user model
+    "USER_TYPE_FIELD": None,
+    "USER_TYPES": None,
+    "LANGUAGE_FIELD": None,
+    "VERIFIED_FIELD": None,
+    # Routing
+    "QUEUES": {"high": "high", "normal": "normal", "low": "low"},
+    "QUEUE_PRIORITIES": {"high": None, "normal": None, "low": None},
+    # Delivery
+    "EMAIL_BACKEND": None,
+    "SEND_TIMEOUT": 30,
+    "MAX_RETRIES": 3,
+    "RETRY_BACKOFF": 60.0,
+    "RETRY_BACKOFF_MAX": 3600.0,
+    "RETRY_JITTER": True,
+    "LEASE_SECONDS": 600,
+    "BULK_CHUNK_SIZE": 500,
+    "MAX_USER_IDS": 1000,
+    "MESSAGE_ID_DOMAIN": None,
+    # Tokens
+    "VERIFICATION_TIMEOUT": timedelta(days=3),
+    "PASSWORD_RESET_TIMEOUT": None,
+    "INVITATION_TIMEOUT": timedelta(days=7),
+    # Extension point
+    "ADAPTER": "django_async_email.adapter.DefaultAdapter",
+}
+
+QUEUE_CLASSES = ("high", "normal", "low")
+
+
+def _is_str(value):
+    return isinstance(value, str)
+
+
+def _is_optional_str(value):
+    return value is None or isinstance(value, str)
+
+
+def _is_str_list(value):
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_non_negative_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_non_negative_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _is_duration(value):
+    if isinstance(value, timedelta):
+        return value.total_seconds() > 0
+    return _is_positive_int(value)
+
+
+def _is_optional_duration(value):
+    return value is None or _is_duration(value)
+
+
+def _is_queue_map(value):
+    return (
+        isinstance(value, dict)
+        and set(value) == set(QUEUE_CLASSES)
+        and all(isinstance(v, str) and v for v in value.values())
+    )
+
+
+def _is_priority_map(value):
+    return (
+        isinstance(value, dict)
+        and set(value) <= set(QUEUE_CLASSES)
+        and all(v is None or (isinstance(v, int) and 0 <= v <= 255) for v in value.values())
+    )
+
+
+def _is_link_template(value):
+    return isinstance(value, str) and "{base_url}" in value
+
+
+#: (check, what a valid value looks like) per key.
+VALIDATORS = {
+    "BASE_URL": (_is_str, "a string such as 'https://example.com'"),
+    "ALLOWED_BASE_URLS": (_is_str_list, "a list of URL strings"),
+    "SITE_NAME": (_is_str, "a string"),
+    "FROM_EMAIL": (_is_optional_str, "an address string or None"),
+    "VERIFICATION_URL": (_is_link_template, "a string containing '{base_url}'"),
+    "PASSWORD_RESET_URL": (_is_link_template, "a string containing '{base_url}'"),
+    "INVITATION_URL": (_is_link_template, "a string containing '{base_url}'"),
+    "LOGIN_URL": (_is_link_template, "a string containing '{base_url}'"),
+    "USER_TYPE_FIELD": (_is_optional_str, "a field name or None"),
+    "USER_TYPES": (lambda v: v is None or _is_str_list(v), "a list of strings or None"),
+    "LANGUAGE_FIELD": (_is_optional_str, "a field name or None"),
+    "VERIFIED_FIELD": (_is_optional_str, "a field name or None"),
+    "QUEUES": (_is_queue_map, "a dict with exactly the keys 'high', 'normal', 'low' and non-empty names"),
+    "QUEUE_PRIORITIES": (_is_priority_map, "a dict of 'high'/'normal'/'low' to None or 0-255"),
+    "EMAIL_BACKEND": (_is_optional_str, "a dotted path or None"),
+    "SEND_TIMEOUT": (lambda v: v is None or _is_non_negative_number(v) and v > 0, "seconds > 0 or None"),
+    "MAX_RETRIES": (_is_non_negative_int, "an integer >= 0"),
+    "RETRY_BACKOFF": (_is_non_negative_number, "seconds >= 0"),
+    "RETRY_BACKOFF_MAX": (_is_non_negative_number, "seconds >= 0"),
+    "RETRY_JITTER": (lambda v: isinstance(v, bool), "True or False"),
+    "LEASE_SECONDS": (_is_positive_int, "an integer > 0"),
+    "BULK_CHUNK_SIZE": (_is_positive_int, "an integer > 0"),
+    "MAX_USER_IDS": (_is_positive_int, "an integer > 0"),
+    "MESSAGE_ID_DOMAIN": (_is_optional_str, "a domain name or None"),
+    "VERIFICATION_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
+    "PASSWORD_RESET_TIMEOUT": (_is_optional_duration, "a timedelta, seconds > 0, or None"),
+    "INVITATION_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
+    "ADAPTER": (_is_str, "a dotted path to an adapter class"),
+}
+
+
+def validate_settings(user_settings: Any) -> dict[str, Any]:
+    """Merge ``user_settings`` over the defaults; raise ``ImproperlyConfigured`` naming a bad key."""
+    if not isinstance(user_settings, dict):
+        raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict, not {type(user_settings).__name__}.")
+    unknown = sorted(set(user_settings) - set(DEFAULTS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME} has unknown key(s): {', '.join(unknown)}. "
+            f"Known keys: {', '.join(sorted(DEFAULTS))}."
+        )
+    merged = {**DEFAULTS, **user_settings}
+    for key, value in user_settings.items():
+        check, expected = VALIDATORS[key]
+        if not check(value):
+            raise ImproperlyConfigured(f"{SETTINGS_NAME}['{key}'] must be {expected}; got {value!r}.")
+    return merged
+
+
+class AppSettings:
+    """Attribute access to the validated ``ASYNC_EMAIL`` settings, e.g. ``app_settings.MAX_RETRIES``."""
+
+    def __init__(self):
+        self._cache: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._cache is None:
+            self._cache = validate_settings(getattr(django_settings, SETTINGS_NAME, {}))
+        return self._cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        values = self._load()
+        if name not in values:
+            raise AttributeError(f"{SETTINGS_NAME} has no setting {name!r}")
+        return values[name]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._load())
+
+    def reload(self) -> None:
+        self._cache = None
+
+    # Derived values, kept here so every module computes them the same way.
+
+    @property
+    def from_email(self) -> str:
+        return self.FROM_EMAIL or django_settings.DEFAULT_FROM_EMAIL
+
+    @property
+    def site_name(self) -> str:
+        return self.SITE_NAME or getattr(django_settings, "SITE_NAME", "")
+
+    @staticmethod
+    def seconds(value) -> float:
+        return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+app_settings = AppSettings()
+
+
+def _reload_on_change(*, setting, **kwargs):
+    # DEFAULT_FROM_EMAIL and friends are read live; only our own dict is cached.
+    if setting == SETTINGS_NAME:
+        app_settings.reload()
+
+
+setting_changed.connect(_reload_on_change)

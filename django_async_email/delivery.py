@@ -1,0 +1,242 @@
+"""Claim outbox rows, render them, send them over one connection, record the outcome.
+
+This is where "never sent twice" lives: a row is sent only by the worker that claimed it
+(a conditional UPDATE from ``queued``, or from ``sending`` whose lease ran out), and a
+sent row is never claimed again, so a redelivered or retried task sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from . import signals, tokens
+from .adapter import get_adapter
+from .classify import TRANSIENT, breaks_connection, classify_send_error, describe_error
+from .conf import app_settings
+from .models import Broadcast, Invitation, OutboxEmail, Status
+from .users import language_of, user_type_of
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery run did; JSON-friendly via ``as_dict`` for the task result."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    retry_countdown: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"sent": len(self.sent), "failed": len(self.failed), "retrying": len(self.retry)}
+
+
+def retry_countdown(attempt: int, *, rng=random.random) -> float:
+    """Exponential backoff: ``base * 2**(attempt-1)``, capped, times a jitter factor in [1, 1.5).
+
+    The jitter spreads retries of many rows apart; it is multiplicative and below 2, so
+    each delay is still longer than the one before.
+    """
+    delay = min(app_settings.RETRY_BACKOFF * (2 ** max(attempt - 1, 0)), app_settings.RETRY_BACKOFF_MAX)
+    if app_settings.RETRY_JITTER:
+        delay *= 1 + rng() / 2
+    return delay
+
+
+def claim_emails(email_ids, *, now=None) -> tuple[str, list[OutboxEmail]]:
+    """Take the rows of ``email_ids`` that nobody holds; two queries whatever their number.
+
+    Safe when workers race: the UPDATE's condition lets only one of them win each row, on
+    every database.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4().hex
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.SENDING, lease_expires_at__lt=now)
+    OutboxEmail.objects.filter(claimable, pk__in=list(email_ids)).update(
+        status=Status.SENDING,
+        claim_token=token,
+        lease_expires_at=now + timedelta(seconds=app_settings.LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    rows = list(
+        OutboxEmail.objects.filter(claim_token=token, status=Status.SENDING)
+        .select_related("user", "broadcast", "invitation")
+        .order_by("pk")
+    )
+    return token, rows
+
+
+def _invitation_token(email: OutboxEmail) -> str:
+    """Mint a fresh invitation token and store only its hash; the raw token goes in the email."""
+    token = tokens.make_invitation_token()
+    Invitation.objects.filter(pk=email.invitation_id).update(token_hash=tokens.hash_invitation_token(token))
+    return token
+
+
+def build_message(email: OutboxEmail, adapter=None, connection=None):
+    """Render one row into a ready-to-send ``EmailMultiAlternatives``."""
+    adapter = adapter or get_adapter()
+    user = email.user
+    context = {
+        "user": user,
+        "recipient": email.recipient,
+        "email_type": email.email_type,
+        "site_name": app_settings.site_name,
+        **email.context,
+    }
+    template_name = None
+    broadcast = email.broadcast
+    if broadcast is not None:
+        context.update(broadcast.context)
+        context.update(subject=broadcast.subject, message=broadcast.message, email_type=broadcast.email_type)
+        template_name = broadcast.template_name or None
+    if email.kind == "invitation":
+        context["token"] = _invitation_token(email)
+    context.update(adapter.get_extra_context(email, user))
+
+    message_class = adapter.get_message_class(email.kind)
+    message = message_class(
+        context=context,
+        template_name=template_name or email.context.get("template_name"),
+        user_type=user_type_of(user) or email.context.get("user_type", ""),
+        language=language_of(user),
+        connection=connection,
+    )
+    message.render()
+    message.to = [email.recipient]
+    message.from_email = adapter.get_from_email(email)
+    message.extra_headers = {**adapter.get_extra_headers(email), "Message-ID": email.message_id}
+    return message
+
+
+def send_rows(rows, report: DeliveryReport, errors: dict[int, str], connection=None) -> None:
+    """Render and send each row over one connection, filling ``report`` and ``errors``."""
+    adapter = get_adapter()
+    if connection is None:
+        kwargs = {}
+        if app_settings.SEND_TIMEOUT is not None:
+            kwargs["timeout"] = app_settings.SEND_TIMEOUT
+        connection = get_connection(app_settings.EMAIL_BACKEND, fail_silently=False, **kwargs)
+    broken = None
+    try:
+        for row in rows:
+            if broken is not None:
+                # The connection failed; the rest of the batch waits for the retry instead of
+                # each paying the timeout again.
+                report.retry.append(row.pk)
+                errors[row.pk] = f"Not attempted after connection failure: {broken}"
+                continue
+            try:
+                message = build_message(row, adapter=adapter, connection=connection)
+            except Exception as exc:
+                logger.exception("Could not render email %s (%s) to %s", row.pk, row.kind, row.recipient)
+                report.failed.append(row.pk)
+                errors[row.pk] = f"Rendering failed: {describe_error(exc)}"
+                continue
+            try:
+                connection.open()
+                if not connection.send_messages([message]):
+                    raise RuntimeError("The email backend reported that nothing was sent.")
+            except Exception as exc:
+                error = describe_error(exc)
+                errors[row.pk] = error
+                if classify_send_error(exc) == TRANSIENT:
+                    report.retry.append(row.pk)
+                    logger.warning("Transient failure sending email %s to %s: %s", row.pk, row.recipient, error)
+                else:
+                    report.failed.append(row.pk)
+                    logger.error("Permanent failure sending email %s to %s: %s", row.pk, row.recipient, error)
+                if breaks_connection(exc):
+                    broken = error
+                    _close_quietly(connection)
+            else:
+                report.sent.append(row.pk)
+    finally:
+        _close_quietly(connection)
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # closing a dead SMTP session raises; there is nothing left to do
+        logger.debug("Ignoring error while closing the email connection", exc_info=True)
+
+
+def _error_case(ids, errors):
+    return Case(*[When(pk=pk, then=Value(errors.get(pk, "")[:2000])) for pk in ids], default=Value(""))
+
+
+def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, str]) -> None:
+    """Write the outcome of a run with a constant number of queries, then announce it."""
+    now = timezone.now()
+    by_id = {row.pk: row for row in rows}
+    mine = OutboxEmail.objects.filter(claim_token=token, status=Status.SENDING)
+    released = {"claim_token": "", "lease_expires_at": None, "updated_at": now}
+
+    give_up = [pk for pk in report.retry if by_id[pk].attempts > app_settings.MAX_RETRIES]
+    if give_up:
+        for pk in give_up:
+            errors[pk] = f"Gave up after {by_id[pk].attempts} attempts: {errors.get(pk, '')}"
+        report.retry = [pk for pk in report.retry if pk not in set(give_up)]
+        report.failed.extend(give_up)
+
+    with transaction.atomic():
+        if report.sent:
+            mine.filter(pk__in=report.sent).update(status=Status.SENT, sent_at=now, last_error="", **released)
+        if report.failed:
+            mine.filter(pk__in=report.failed).update(
+                status=Status.FAILED, last_error=_error_case(report.failed, errors), **released
+            )
+        if report.retry:
+            mine.filter(pk__in=report.retry).update(
+                status=Status.QUEUED, last_error=_error_case(report.retry, errors), **released
+            )
+    if report.retry:
+        report.retry_countdown = retry_countdown(max(by_id[pk].attempts for pk in report.retry))
+
+    for pk, row in by_id.items():
+        row.last_error = errors.get(pk, "")
+    if report.sent:
+        signals.email_sent.send_robust(sender=OutboxEmail, emails=[by_id[pk] for pk in report.sent])
+        logger.info("Sent %d email(s): %s", len(report.sent), report.sent)
+    if report.failed:
+        signals.email_failed.send_robust(sender=OutboxEmail, emails=[by_id[pk] for pk in report.failed])
+    if report.retry:
+        signals.email_retrying.send_robust(
+            sender=OutboxEmail, emails=[by_id[pk] for pk in report.retry], countdown=report.retry_countdown
+        )
+    update_broadcast_states({row.broadcast_id for row in rows if row.broadcast_id})
+
+
+def update_broadcast_states(broadcast_ids) -> None:
+    """Mark broadcasts done once no row is pending (one query per broadcast in the batch)."""
+    for broadcast in Broadcast.objects.filter(pk__in=broadcast_ids).exclude(state=Broadcast.State.CANCELLED):
+        progress = broadcast.progress()
+        if broadcast.total is not None and progress["pending"] == 0:
+            state = Broadcast.State.DONE_WITH_FAILURES if progress["failed"] else Broadcast.State.DONE
+            Broadcast.objects.filter(pk=broadcast.pk).update(state=state, finished_at=timezone.now())
+        elif broadcast.state == Broadcast.State.QUEUED:
+            Broadcast.objects.filter(pk=broadcast.pk).update(state=Broadcast.State.SENDING)
+
+
+def deliver_emails(email_ids, *, connection=None) -> DeliveryReport:
+    """Claim, render, send and record the rows of ``email_ids``; the body of every send task."""
+    report = DeliveryReport()
+    token, rows = claim_emails(email_ids)
+    if not rows:
+        return report
+    errors: dict[int, str] = {}
+    send_rows(rows, report, errors, connection=connection)
+    record_outcomes(token, rows, report, errors)
+    return report

@@ -1,0 +1,40 @@
+"""Exceptions, each mixed with the standard type a caller would already catch."""
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+
+class AsyncEmailError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidEmailInput(AsyncEmailError, ValidationError, ValueError):
+    """Bad input to the Python API, raised before anything is written or queued.
+
+    A ``django.core.exceptions.ValidationError`` whose ``message_dict`` is keyed by the
+    argument's name, so forms and DRF serializers can show it against the right field.
+    """
+
+    def __init__(self, field: str, message: str, code: str = "invalid"):
+        self.field = field
+        ValidationError.__init__(self, {field: [ValidationError(message, code=code)]})
+
+    def __str__(self):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.message_dict.items())
+
+
+class AsyncEmailConfigurationError(AsyncEmailError, ImproperlyConfigured):
+    """A setting or the host's wiring is wrong."""
+
+
+class TokenError(AsyncEmailError, ValueError):
+    """A link token is invalid, expired or already used.
+
+    ``reason`` says which, for the audit trail; ``str()`` is the same for all of them so
+    that anonymous callers learn nothing from it.
+    """
+
+    public_message = "This link is invalid, has expired, or was already used."
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(self.public_message)

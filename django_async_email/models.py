@@ -1,0 +1,178 @@
+"""Outbox rows (one per recipient, also the audit trail), broadcasts, invitations, verified addresses."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Kind(models.TextChoices):
+    VERIFICATION = "verification", _("Email verification")
+    PASSWORD_RESET = "password_reset", _("Password reset")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    INVITATION = "invitation", _("Invitation")
+    NOTIFICATION = "notification", _("Notification")
+    WELCOME = "welcome", _("Welcome")
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    #: Accepted but deliberately not sent (for example a reset asked for an unknown address).
+    SUPPRESSED = "suppressed", _("Suppressed")
+
+
+FINAL_STATUSES = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED)
+
+
+class Broadcast(models.Model):
+    """One notification to many users: the request path writes this row and nothing per recipient."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        DONE = "done", _("Done")
+        DONE_WITH_FAILURES = "done_with_failures", _("Done with failures")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    subject = models.CharField(_("subject"), max_length=255)
+    message = models.TextField(_("message"))
+    email_type = models.CharField(_("email type"), max_length=64, default="notification")
+    template_name = models.CharField(_("template name"), max_length=255, blank=True)
+    context = models.JSONField(_("context"), default=dict, blank=True)
+    #: Audience: every active user of these types, or exactly these user ids.
+    user_types = models.JSONField(_("user types"), default=list, blank=True)
+    user_ids = models.JSONField(_("user ids"), null=True, blank=True)
+    state = models.CharField(_("state"), max_length=32, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(_("recipients"), null=True, blank=True)
+    task_id = models.CharField(_("task id"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("broadcast")
+        verbose_name_plural = _("broadcasts")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.subject} ({self.get_state_display()})"
+
+    def progress(self) -> dict[str, int | None | str]:
+        """Counts by outcome, computed from the rows themselves so they can never drift."""
+        counts = self.emails.aggregate(
+            created=Count("id"),
+            sent=Count("id", filter=Q(status=Status.SENT)),
+            failed=Count("id", filter=Q(status=Status.FAILED)),
+            cancelled=Count("id", filter=Q(status=Status.CANCELLED)),
+        )
+        total = self.total if self.total is not None else counts["created"]
+        done = counts["sent"] + counts["failed"] + counts["cancelled"]
+        return {
+            "state": self.state,
+            "total": total,
+            "sent": counts["sent"],
+            "failed": counts["failed"],
+            "cancelled": counts["cancelled"],
+            "pending": max(total - done, 0),
+        }
+
+
+class Invitation(models.Model):
+    """An invitation to create an account; the token itself is never stored, only its hash."""
+
+    inviter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("inviter"),
+    )
+    email = models.EmailField(_("email"), max_length=254)
+    user_type = models.CharField(_("user type"), max_length=64, blank=True)
+    token_hash = models.CharField(_("token hash"), max_length=128, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    accepted_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("accepted by"),
+    )
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.email
+
+
+class VerifiedEmail(models.Model):
+    """Which address of a user was verified, kept here so stock ``auth.User`` works."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="async_email_verification",
+        verbose_name=_("user"),
+    )
+    email = models.EmailField(_("email"), max_length=254)
+    verified_at = models.DateTimeField(_("verified"))
+
+    class Meta:
+        verbose_name = _("verified email")
+        verbose_name_plural = _("verified emails")
+
+    def __str__(self):
+        return self.email
+
+
+class OutboxEmail(models.Model):
+    """One email to one recipient: the unit of delivery, idempotency and audit."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    email_type = models.CharField(_("email type"), max_length=64, blank=True)
+    recipient = models.EmailField(_("recipient"), max_length=254)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("user"),
+    )
+    broadcast = models.ForeignKey(
+        Broadcast, null=True, blank=True, on_delete=models.CASCADE, related_name="emails",
+        verbose_name=_("broadcast"),
+    )
+    invitation = models.ForeignKey(
+        Invitation, null=True, blank=True, on_delete=models.SET_NULL, related_name="emails",
+        verbose_name=_("invitation"),
+    )
+    #: Non-secret values the template needs (base URL, inviter name, ...). Tokens never go here.
+    context = models.JSONField(_("context"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    #: Assigned when the row is written and reused on every attempt.
+    message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
+    task_id = models.CharField(_("task id"), max_length=255, blank=True, db_index=True)
+    #: Set by the worker that claimed the row; the lease lets a dead worker's rows be taken back.
+    claim_token = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email")
+        verbose_name_plural = _("emails")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="async_email_status_created")]
+        constraints = [
+            # Re-running a fan-out adds no second row for the same user.
+            models.UniqueConstraint(
+                fields=["broadcast", "user"], condition=Q(broadcast__isnull=False),
+                name="async_email_one_row_per_broadcast_user",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.recipient} ({self.get_status_display()})"

@@ -1,0 +1,74 @@
+"""The Celery tasks, as ``shared_task``s that bind to the host's own Celery app.
+
+Thin on purpose: arguments are outbox row ids (JSON, never model instances, never
+tokens), and the work is in ``delivery`` and ``broadcasts``, which tests call directly.
+
+``acks_late`` is safe here because delivery is idempotent per row: a redelivered message
+finds its rows already sent (or still leased) and sends nothing again.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .broadcasts import fan_out
+from .delivery import deliver_emails
+
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": False}
+
+
+def _deliver_and_retry(task, email_ids) -> dict:
+    report = deliver_emails(email_ids)
+    if report.retry:
+        # Only the rows that failed transiently are retried; the attempt count lives on the
+        # rows, so Celery's own max_retries is not the limit.
+        raise task.retry(args=[report.retry], countdown=report.retry_countdown, max_retries=None)
+    return report.as_dict()
+
+
+def _single(task, email_id) -> dict:
+    return _deliver_and_retry(task, [email_id] if not isinstance(email_id, list) else email_id)
+
+
+@shared_task(bind=True, name="django_async_email.tasks.send_email_verification_task", **TASK_OPTIONS)
+def send_email_verification_task(self, email_id):
+    """Send a verification email (queue: high)."""
+    return _single(self, email_id)
+
+
+@shared_task(bind=True, name="django_async_email.tasks.send_password_reset_email_task", **TASK_OPTIONS)
+def send_password_reset_email_task(self, email_id):
+    """Send a password reset or password-changed email (queue: high)."""
+    return _single(self, email_id)
+
+
+@shared_task(bind=True, name="django_async_email.tasks.send_user_invitation_email_task", **TASK_OPTIONS)
+def send_user_invitation_email_task(self, email_id):
+    """Send an invitation email (queue: normal)."""
+    return _single(self, email_id)
+
+
+@shared_task(bind=True, name="django_async_email.tasks.send_notification_email_task", **TASK_OPTIONS)
+def send_notification_email_task(self, email_ids):
+    """Send notification (or welcome) emails over one connection (queue: normal; low for bulk chunks)."""
+    return _deliver_and_retry(self, email_ids)
+
+
+@shared_task(bind=True, name="django_async_email.tasks.send_bulk_notification_email_task", **TASK_OPTIONS)
+def send_bulk_notification_email_task(self, broadcast_id):
+    """Fan a broadcast out into per-chunk send tasks (queue: low)."""
+    return fan_out(broadcast_id)
+
+
+#: kind -> the task that delivers it and its queue class
+TASK_FOR_KIND = {
+    "verification": (send_email_verification_task, "high"),
+    "password_reset": (send_password_reset_email_task, "high"),
+    "password_changed": (send_password_reset_email_task, "high"),
+    "invitation": (send_user_invitation_email_task, "normal"),
+    "notification": (send_notification_email_task, "normal"),
+    "welcome": (send_notification_email_task, "normal"),
+}
+
+#: Tasks whose argument is a list of row ids rather than one id.
+BATCH_TASK_NAMES = frozenset({send_notification_email_task.name})

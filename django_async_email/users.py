@@ -1,0 +1,68 @@
+"""What the package needs to know about the host's user model, in one place."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+
+from .conf import app_settings
+from .exceptions import AsyncEmailConfigurationError
+
+
+def email_field_name() -> str:
+    return get_user_model().get_email_field_name()
+
+
+def email_of(user) -> str:
+    return getattr(user, email_field_name(), "") or ""
+
+
+def user_type_field() -> str | None:
+    return app_settings.USER_TYPE_FIELD
+
+
+def user_type_of(user) -> str:
+    field = user_type_field()
+    if not field or user is None:
+        return ""
+    return getattr(user, field, "") or ""
+
+
+def allowed_user_types() -> list[str]:
+    """``USER_TYPES`` if set, else the choices of ``USER_TYPE_FIELD``, else none."""
+    if app_settings.USER_TYPES is not None:
+        return list(app_settings.USER_TYPES)
+    field_name = user_type_field()
+    if not field_name:
+        return []
+    try:
+        field = get_user_model()._meta.get_field(field_name)
+    except FieldDoesNotExist as exc:
+        raise AsyncEmailConfigurationError(
+            f"ASYNC_EMAIL['USER_TYPE_FIELD'] names {field_name!r}, which "
+            f"{get_user_model()._meta.label} does not have."
+        ) from exc
+    return [str(value) for value, _label in (field.flatchoices or [])]
+
+
+def language_of(user) -> str | None:
+    field = app_settings.LANGUAGE_FIELD
+    if not field or user is None:
+        return None
+    return getattr(user, field, None) or None
+
+
+def recipients_of_types(user_types):
+    """Active users of the given types that have an email address, as a queryset."""
+    user_model = get_user_model()
+    field = user_type_field()
+    if not field:
+        raise AsyncEmailConfigurationError(
+            "ASYNC_EMAIL['USER_TYPE_FIELD'] must name the user type field to send to user types."
+        )
+    email_field = email_field_name()
+    return (
+        user_model._default_manager.filter(**{f"{field}__in": list(user_types), "is_active": True})
+        .exclude(**{f"{email_field}": ""})
+        .exclude(**{f"{email_field}__isnull": True})
+    )

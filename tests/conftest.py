@@ -1,0 +1,130 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.celery_app import app as celery_app  # noqa: F401  (the host wires its app like this)
+from tests.smtp_server import RecordingSMTPServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    if not settings.CUSTOM_USER:
+        # Tests of user types, languages and a host verified flag need the custom user model.
+        deselected = [i for i in items if i.get_closest_marker("custom_user")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [i for i in items if not i.get_closest_marker("custom_user")]
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    counter = {"n": 0}
+
+    def make(email=None, password="correct horse battery", **fields):
+        counter["n"] += 1
+        n = counter["n"]
+        email = email if email is not None else f"user{n}@example.com"
+        if not settings.CUSTOM_USER:
+            for key in ("user_type", "language", "email_verified"):
+                fields.pop(key, None)
+        return django_user_model.objects.create_user(
+            username=fields.pop("username", f"user{n}"), email=email, password=password, **fields
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    server = RecordingSMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    smtp_server.reset()
+    yield smtp_server
+    smtp_server.reset()
+
+
+class WorkerProcess:
+    def __init__(self, env, log_path: Path, queues="high,normal,low"):
+        self.env = env
+        self.log_path = log_path
+        self.queues = queues
+        self.proc = None
+
+    def start(self, timeout=60):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-Q", self.queues,
+             "-P", "solo", "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-l", "info", "-n", f"tests-{os.getpid()}-{time.monotonic_ns()}@%h"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        start_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Celery worker exited early:\n{self.log_path.read_text()[-4000:]}")
+            if b" ready." in self.log_path.read_bytes()[start_size:]:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"Celery worker did not start:\n{self.log_path.read_text()[-4000:]}")
+
+    def stop(self, sig=None):
+        if self.proc and self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def worker_env(django_db_setup, smtp_server):
+    from django.db import connection
+
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        ASYNC_EMAIL_TEST_DB_NAME=str(connection.settings_dict["NAME"]),
+        ASYNC_EMAIL_TEST_EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        ASYNC_EMAIL_TEST_SMTP_PORT=str(smtp_server.port),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(worker_env):
+    """A real ``celery worker`` process consuming high, normal and low on the test broker."""
+    worker = WorkerProcess(worker_env, Path(settings.RUN_DIR) / "worker.log").start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def wait_for():
+    def wait(predicate, timeout=30, interval=0.1, message="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
+
+    return wait

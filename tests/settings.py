@@ -1,0 +1,137 @@
+"""Settings for the test suite. Environment variables pick the database, broker and user model:
+
+- ``ASYNC_EMAIL_TEST_DB``: ``sqlite`` (default, a file so a worker process can share it) or ``postgres``
+- ``ASYNC_EMAIL_TEST_BROKER``: ``filesystem`` (default, needs no server), ``redis`` or ``amqp``
+- ``ASYNC_EMAIL_TEST_USER_MODEL``: ``testapp.User`` (default, with user types) or ``auth.User``
+- ``ASYNC_EMAIL_TEST_DB_NAME``: set by the test run for the worker, so it opens the test database
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+RUN_DIR = Path(os.environ.get("ASYNC_EMAIL_TEST_RUN_DIR") or tempfile.mkdtemp(prefix="async-email-tests-"))
+os.environ["ASYNC_EMAIL_TEST_RUN_DIR"] = str(RUN_DIR)  # the worker inherits it
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "French")]
+USE_I18N = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "tests.testapp",
+    "django_async_email",
+]
+try:
+    import rest_framework  # noqa: F401
+except ImportError:
+    HAVE_DRF = False
+else:
+    HAVE_DRF = True
+    INSTALLED_APPS.append("rest_framework")
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_USER_MODEL = os.environ.get("ASYNC_EMAIL_TEST_USER_MODEL", "testapp.User")
+CUSTOM_USER = AUTH_USER_MODEL == "testapp.User"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+_db = os.environ.get("ASYNC_EMAIL_TEST_DB", "sqlite")
+if _db == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("ASYNC_EMAIL_TEST_DB_NAME") or "async_email",
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "TEST": {"NAME": "test_async_email"},
+        }
+    }
+elif _db == "sqlite":
+    _test_db = str(RUN_DIR / "test.sqlite3")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("ASYNC_EMAIL_TEST_DB_NAME") or str(RUN_DIR / "db.sqlite3"),
+            # A file, not memory, so the worker process sees what the tests write.
+            "TEST": {"NAME": _test_db},
+            "OPTIONS": {"timeout": 30},
+        }
+    }
+else:
+    raise RuntimeError(f"ASYNC_EMAIL_TEST_DB must be sqlite or postgres, not {_db!r}")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+EMAIL_BACKEND = os.environ.get("ASYNC_EMAIL_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+EMAIL_HOST = "127.0.0.1"
+EMAIL_PORT = int(os.environ.get("ASYNC_EMAIL_TEST_SMTP_PORT", "2525"))
+DEFAULT_FROM_EMAIL = "ZamIO <no-reply@zamio.test>"
+
+ASYNC_EMAIL = {
+    "BASE_URL": "https://app.zamio.test",
+    "ALLOWED_BASE_URLS": ["https://partners.zamio.test"],
+    "SITE_NAME": "ZamIO",
+    "RETRY_BACKOFF": float(os.environ.get("ASYNC_EMAIL_TEST_RETRY_BACKOFF", "0.2")),
+    "RETRY_BACKOFF_MAX": 2.0,
+    "SEND_TIMEOUT": 5,
+    "BULK_CHUNK_SIZE": 50,
+}
+if CUSTOM_USER:
+    ASYNC_EMAIL.update(USER_TYPE_FIELD="user_type", LANGUAGE_FIELD="language", VERIFIED_FIELD="email_verified")
+
+_broker = os.environ.get("ASYNC_EMAIL_TEST_BROKER", "filesystem")
+if _broker == "filesystem":
+    _queue_dir = RUN_DIR / "broker"
+    (_queue_dir / "control").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(_queue_dir / "control"),
+        "polling_interval": 0.05,
+    }
+elif _broker == "redis":
+    CELERY_BROKER_URL = os.environ.get("ASYNC_EMAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+elif _broker == "amqp":
+    CELERY_BROKER_URL = os.environ.get("ASYNC_EMAIL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+else:
+    raise RuntimeError(f"ASYNC_EMAIL_TEST_BROKER must be filesystem, redis or amqp, not {_broker!r}")
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
