@@ -26,7 +26,12 @@ class DefaultAdapter:
         return {}
 
     def get_extra_headers(self, email) -> dict:
+        """Extra headers for a row's message (Message-ID is always the row's own)."""
         return {}
+
+    def get_bcc(self, email) -> list:
+        """Blind copies of a row's message, for example an audit mailbox."""
+        return []
 
     def create_invited_user(self, invitation, password: str, **profile_fields):
         """Create the account for an accepted invitation; override for custom user creation."""

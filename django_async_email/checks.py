@@ -74,7 +74,8 @@ def check_celery(**kwargs):
         import celery
     except ImportError:
         return [checks.Error("Celery is not installed.", hint="pip install celery", id=_id("E004"))]
-    app = celery.current_app._get_current_object()
+    app = celery.current_app
+    app = getattr(app, "_get_current_object", lambda: app)()  # unwrap Celery's proxy
     if app.main in (None, "default") and not app.conf.broker_url:
         return [checks.Warning(
             "No Celery app is configured, so emails would be published to Celery's default broker.",

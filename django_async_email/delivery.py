@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import smtplib
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -115,6 +116,7 @@ def build_message(email: OutboxEmail, adapter=None, connection=None):
     )
     message.render()
     message.to = [email.recipient]
+    message.bcc = list(adapter.get_bcc(email))
     message.from_email = adapter.get_from_email(email)
     message.extra_headers = {**adapter.get_extra_headers(email), "Message-ID": email.message_id}
     return message
@@ -129,6 +131,7 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], connection=N
             kwargs["timeout"] = app_settings.SEND_TIMEOUT
         connection = get_connection(app_settings.EMAIL_BACKEND, fail_silently=False, **kwargs)
     broken = None
+    refused: dict = {}
     try:
         for row in rows:
             if broken is not None:
@@ -146,6 +149,8 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], connection=N
                 continue
             try:
                 connection.open()
+                _record_refusals(connection, refused)
+                refused.clear()
                 if not connection.send_messages([message]):
                     raise RuntimeError("The email backend reported that nothing was sent.")
             except Exception as exc:
@@ -162,8 +167,32 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], connection=N
                     _close_quietly(connection)
             else:
                 report.sent.append(row.pk)
+                if refused:
+                    # Some recipients of this message were refused; the rest have it.
+                    errors[row.pk] = describe_error(smtplib.SMTPRecipientsRefused(dict(refused)))
+                    logger.warning("Email %s sent, but some recipients were refused: %s", row.pk, errors[row.pk])
     finally:
         _close_quietly(connection)
+
+
+def _record_refusals(connection, refused: dict) -> None:
+    """Collect recipients an SMTP server refused while accepting the message for others.
+
+    ``smtplib.SMTP.sendmail`` returns them, and Django's SMTP backend drops that return
+    value; wrapping the open session's ``sendmail`` keeps it. Other backends are left alone.
+    """
+    session = getattr(connection, "connection", None)
+    if not isinstance(session, smtplib.SMTP) or getattr(session, "_async_email_records_refusals", False):
+        return
+    original = session.sendmail
+
+    def sendmail(*args, **kwargs):
+        result = original(*args, **kwargs)
+        refused.update(result or {})
+        return result
+
+    session.sendmail = sendmail
+    session._async_email_records_refusals = True
 
 
 def _close_quietly(connection) -> None:
@@ -174,7 +203,9 @@ def _close_quietly(connection) -> None:
 
 
 def _error_case(ids, errors):
-    return Case(*[When(pk=pk, then=Value(errors.get(pk, "")[:2000])) for pk in ids], default=Value(""))
+    """One UPDATE sets each row's own error text (a CASE over the rows that have one)."""
+    whens = [When(pk=pk, then=Value(errors[pk][:2000])) for pk in ids if errors.get(pk)]
+    return Case(*whens, default=Value("")) if whens else Value("")
 
 
 def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, str]) -> None:
@@ -193,7 +224,9 @@ def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, 
 
     with transaction.atomic():
         if report.sent:
-            mine.filter(pk__in=report.sent).update(status=Status.SENT, sent_at=now, last_error="", **released)
+            mine.filter(pk__in=report.sent).update(
+                status=Status.SENT, sent_at=now, last_error=_error_case(report.sent, errors), **released
+            )
         if report.failed:
             mine.filter(pk__in=report.failed).update(
                 status=Status.FAILED, last_error=_error_case(report.failed, errors), **released

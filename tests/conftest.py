@@ -128,3 +128,33 @@ def wait_for():
         raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
 
     return wait
+
+
+class Published(list):
+    """Tasks published through ``apply_async`` in unit tests: (task name, args, options)."""
+
+    def names(self):
+        return [name for name, _args, _options in self]
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Record publishes instead of sending them to a broker (unit tests only)."""
+    from celery.app.task import Task
+
+    calls = Published()
+
+    def record(self, args=None, kwargs=None, **options):
+        calls.append((self.name, args, options))
+
+    monkeypatch.setattr(Task, "apply_async", record)
+    return calls
+
+
+@pytest.fixture
+def smtp_backend(settings, smtp):
+    """Send through Django's SMTP backend to the in-process aiosmtpd server."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = smtp.host
+    settings.EMAIL_PORT = smtp.port
+    return smtp

@@ -118,13 +118,17 @@ if CUSTOM_USER:
 _broker = os.environ.get("ASYNC_EMAIL_TEST_BROKER", "filesystem")
 if _broker == "filesystem":
     _queue_dir = RUN_DIR / "broker"
-    (_queue_dir / "control").mkdir(parents=True, exist_ok=True)
+    for _folder in ("control", "processed"):
+        (_queue_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "control_folder": str(_queue_dir / "control"),
         "polling_interval": 0.05,
+        # Keep consumed messages so tests can prove no token ever travelled through the broker.
+        "store_processed": True,
+        "processed_folder": str(_queue_dir / "processed"),
     }
 elif _broker == "redis":
     CELERY_BROKER_URL = os.environ.get("ASYNC_EMAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -1,0 +1,118 @@
+import pytest
+from django.core import checks
+
+from django_async_email import checks as our_checks
+
+
+def run(func):
+    return func(app_configs=None)
+
+
+def test_all_checks_pass_on_the_test_settings():
+    messages = checks.run_checks(tags=["django_async_email"])
+    assert messages == []
+
+
+def test_invalid_settings(settings):
+    settings.ASYNC_EMAIL = {"MAX_RETRIES": -2}
+    assert run(our_checks.check_settings) == [
+        checks.Error(
+            "ASYNC_EMAIL['MAX_RETRIES'] must be an integer >= 0; got -2.",
+            hint="Fix the ASYNC_EMAIL setting.", id="django_async_email.E001",
+        )
+    ]
+
+
+def test_missing_from_address(settings):
+    settings.DEFAULT_FROM_EMAIL = ""
+    assert run(our_checks.check_from_email) == [
+        checks.Error(
+            "No From address: DEFAULT_FROM_EMAIL is empty and ASYNC_EMAIL['FROM_EMAIL'] is not set.",
+            hint="Set DEFAULT_FROM_EMAIL.", id="django_async_email.E002",
+        )
+    ]
+
+
+def test_placeholder_from_address(settings):
+    settings.DEFAULT_FROM_EMAIL = "webmaster@localhost"
+    assert [m.id for m in run(our_checks.check_from_email)] == ["django_async_email.W002"]
+
+
+def test_unusable_email_backend(settings):
+    settings.EMAIL_BACKEND = "myproject.mail.NoSuchBackend"
+    (message,) = run(our_checks.check_email_backend)
+    assert message.id == "django_async_email.E003"
+    assert message.msg.startswith("The email backend 'myproject.mail.NoSuchBackend' cannot be imported")
+    assert message.hint == "Check EMAIL_BACKEND (or ASYNC_EMAIL['EMAIL_BACKEND'])."
+
+
+def test_package_email_backend_setting_is_checked(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "EMAIL_BACKEND": "nope.Backend"}
+    assert [m.id for m in run(our_checks.check_email_backend)] == ["django_async_email.E003"]
+
+
+def test_missing_base_url(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "BASE_URL": ""}
+    assert run(our_checks.check_base_url) == [
+        checks.Warning(
+            "ASYNC_EMAIL['BASE_URL'] is not set, so links in emails will be relative.",
+            hint="Set it to the site's public URL, e.g. 'https://example.com'.", id="django_async_email.W003",
+        )
+    ]
+
+
+def test_celery_not_configured(monkeypatch):
+    import celery
+
+    default_app = celery.Celery(set_as_current=False)
+    monkeypatch.setattr(celery, "current_app", default_app)
+    (message,) = run(our_checks.check_celery)
+    assert message.id == "django_async_email.W004"
+
+
+def test_celery_not_installed(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "celery":
+            raise ImportError("No module named 'celery'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    assert run(our_checks.check_celery) == [
+        checks.Error("Celery is not installed.", hint="pip install celery", id="django_async_email.E004")
+    ]
+
+
+def test_missing_template(settings):
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "APP_DIRS": False, "DIRS": []}]
+    messages = run(our_checks.check_templates)
+    assert {m.id for m in messages} == {"django_async_email.E005"}
+    assert len(messages) == 6
+    assert "'django_async_email/verification.html' for verification emails" in messages[0].msg
+
+
+def test_user_field_that_does_not_exist(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "USER_TYPE_FIELD": "role"}
+    (message,) = run(our_checks.check_user_model)
+    assert message.id == "django_async_email.E006" and "'role'" in message.msg
+
+
+def test_adapter_that_cannot_be_imported(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "ADAPTER": "nowhere.Adapter"}
+    assert [m.id for m in run(our_checks.check_adapter)] == ["django_async_email.E007"]
+
+
+@pytest.mark.parametrize("setting,value,expected_id", [
+    ("EMAIL_BACKEND", "x.Y", "django_async_email.E003"),
+    ("DEFAULT_FROM_EMAIL", "", "django_async_email.E002"),
+])
+def test_validate_email_configuration_reports_the_same_findings(settings, setting, value, expected_id):
+    from django_async_email.email_utils import validate_email_configuration
+
+    setattr(settings, setting, value)
+    report = validate_email_configuration()
+    assert expected_id in [e["id"] for e in report["errors"]]
+    assert report["ok"] is False

@@ -1,0 +1,136 @@
+"""End to end: a real ``celery worker`` process on a real broker, delivering to a real SMTP
+server (aiosmtpd on loopback). No eager mode anywhere."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+
+from django_async_email import email_utils
+from django_async_email.models import Broadcast, OutboxEmail
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+FINAL = ("sent", "failed", "cancelled", "suppressed")
+
+
+@pytest.fixture
+def delivered(wait_for):
+    def wait(count, status="sent", timeout=30):
+        return wait_for(
+            lambda: OutboxEmail.objects.filter(status=status).count() >= count
+            and not OutboxEmail.objects.exclude(status__in=FINAL).exists(),
+            timeout=timeout, message=f"{count} email(s) {status}",
+        )
+
+    return wait
+
+
+def _worker_log():
+    return (Path(settings.RUN_DIR) / "worker.log").read_text()
+
+
+def test_every_kind_is_delivered_through_the_worker_on_its_queue(celery_worker, smtp, delivered, make_user):
+    ann = make_user(email="ann@example.com", user_type="Artist")
+    bob = make_user(email="bob@example.com", user_type="Publisher")
+    ids = {
+        "verification": email_utils.send_verification_email(ann),
+        "password_reset": email_utils.send_password_reset_email(ann),
+        "invitation": email_utils.send_invitation_email(ann, "new@example.com", "Publisher"),
+        "welcome": email_utils.send_welcome_email(bob),
+        "notification": email_utils.send_notification_to_users([ann.pk, bob.pk], "Platform Update", "New features"),
+    }
+    delivered(6)
+    assert len(smtp.received) == 6
+    subjects = sorted(r.message["Subject"] for r in smtp.received)
+    assert subjects == sorted([
+        "Confirm your email address for ZamIO", "Reset your password on ZamIO",
+        f"{ann.get_full_name() or ann.email} invited you to join ZamIO", "Welcome to ZamIO",
+        "Platform Update", "Platform Update",
+    ])
+    # Every row went out exactly once, with the Message-ID written on the row.
+    by_message_id = {}
+    for received in smtp.received:
+        by_message_id.setdefault(received.message["Message-ID"], []).append(received.rcpt_tos)
+    for row in OutboxEmail.objects.all():
+        assert by_message_id[row.message_id] == [[row.recipient]]
+        assert (row.status, row.attempts) == ("sent", 1)
+    # The id each function returned is the id of the task that ran, on the expected queue.
+    log = _worker_log()
+    for kind, task_id in ids.items():
+        assert re.search(rf"\[{task_id}\] succeeded", log), kind
+    queues = {row.kind: row.task_id for row in OutboxEmail.objects.all()}
+    assert queues["verification"] == ids["verification"]
+
+
+@pytest.mark.custom_user
+def test_bulk_notification_to_a_user_type(celery_worker, smtp, delivered, make_user):
+    artists = [make_user(user_type="Artist") for _ in range(120)]
+    make_user(user_type="Station")
+    make_user(user_type="Artist", is_active=False)
+    (task_id,) = email_utils.send_notification_to_user_types(["Artist"], "New Royalty Features", "Check them out")
+    delivered(120, timeout=60)
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == sorted(a.email for a in artists)
+    broadcast = Broadcast.objects.get(task_id=task_id)
+    broadcast.refresh_from_db()
+    assert broadcast.progress() == {"state": "done", "total": 120, "sent": 120, "failed": 0, "cancelled": 0,
+                                    "pending": 0}
+    # Chunks of BULK_CHUNK_SIZE (50) rows: one SMTP connection per chunk.
+    assert smtp.connections == 3
+
+
+def test_transient_failures_are_retried_by_the_worker_with_growing_delays(celery_worker, smtp, delivered, make_user):
+    user = make_user(email="busy@example.com")
+    smtp.fail_first("busy@example.com", 3, code=451)
+    email_utils.send_welcome_email(user)
+    delivered(1, timeout=40)
+    row = OutboxEmail.objects.get()
+    assert (row.status, row.attempts) == ("sent", 4)
+    assert len(smtp.received) == 1
+    attempts = smtp.attempts_for("busy@example.com")
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    assert len(gaps) == 3 and gaps[0] < gaps[1] < gaps[2], gaps
+
+
+def test_permanent_failure_is_not_retried_by_the_worker(celery_worker, smtp, delivered, make_user):
+    user = make_user(email="gone@example.com")
+    smtp.refuse("gone@example.com", 550)
+    email_utils.send_welcome_email(user)
+    delivered(1, status="failed")
+    row = OutboxEmail.objects.get()
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert len(smtp.attempts_for("gone@example.com")) == 1
+
+
+def test_rollback_sends_nothing(celery_worker, smtp, delivered, make_user):
+    ghost = make_user(email="ghost@example.com")
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            email_utils.send_verification_email(ghost)
+            raise RuntimeError("request failed")
+    email_utils.send_welcome_email(make_user(email="real@example.com"))
+    delivered(1)
+    assert [r.rcpt_tos for r in smtp.received] == [["real@example.com"]]
+    assert OutboxEmail.objects.count() == 1
+
+
+@pytest.mark.skipif(settings.CELERY_BROKER_URL != "filesystem://", reason="reads the filesystem broker's files")
+def test_no_token_travels_through_the_broker_or_the_logs(celery_worker, smtp, delivered, make_user):
+    user = make_user(email="ann@example.com")
+    email_utils.send_password_reset_email(user)
+    email_utils.send_verification_email(user)
+    email_utils.send_invitation_email(user, "new@example.com", "Artist")
+    delivered(3)
+    bodies = [r.message.get_body(("plain",)).get_content() for r in smtp.received]
+    found = [t for body in bodies for t in re.findall(r"token=([\w-]+)", body)]
+    assert len(found) == 3
+    processed = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"])
+    broker_text = "".join(p.read_text(errors="replace") for p in processed.glob("*"))
+    assert "send_password_reset_email_task" in broker_text  # the messages are really there
+    log = _worker_log()
+    for token in found:
+        assert token not in broker_text
+        assert token not in log
+        assert not OutboxEmail.objects.filter(context__icontains=token).exists()
