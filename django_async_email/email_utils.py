@@ -26,6 +26,8 @@ __all__ = [
     "send_notification_to_users",
     "send_notification_to_user_types",
     "send_welcome_email",
+    "request_password_reset",
+    "send_password_changed_email",
     "validate_email_configuration",
 ]
 
@@ -84,6 +86,22 @@ def send_password_reset_email(user, base_url=None) -> str:
     return _queue_rows(
         Kind.PASSWORD_RESET, [_user_row(Kind.PASSWORD_RESET, user, base_url=base_url, email_type="password_reset")]
     )
+
+
+def request_password_reset(email, base_url=None) -> str:
+    """Queue a password reset for whoever owns ``email``, without saying whether anyone does.
+
+    The request path does the same work for every address (validate, one INSERT, one
+    publish): the account lookup happens in the worker, which sends to the address stored
+    on the account, or records the row as ``suppressed`` when there is none.
+    """
+    address = validation.clean_address("email", email)
+    row = OutboxEmail(
+        kind=Kind.PASSWORD_RESET, email_type="password_reset", recipient=address,
+        context={"base_url": validation.clean_base_url("base_url", base_url), "lookup": True},
+        message_id=new_message_id(),
+    )
+    return _queue_rows(Kind.PASSWORD_RESET, [row])
 
 
 def send_password_changed_email(user, base_url=None) -> str:

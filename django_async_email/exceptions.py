@@ -14,9 +14,10 @@ class InvalidEmailInput(AsyncEmailError, ValidationError, ValueError):
     argument's name, so forms and DRF serializers can show it against the right field.
     """
 
-    def __init__(self, field: str, message: str, code: str = "invalid"):
+    def __init__(self, field: str, message, code: str = "invalid"):
         self.field = field
-        ValidationError.__init__(self, {field: [ValidationError(message, code=code)]})
+        messages = message if isinstance(message, (list, tuple)) else [message]
+        ValidationError.__init__(self, {field: [ValidationError(m, code=code) for m in messages]})
 
     def __str__(self):
         return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.message_dict.items())

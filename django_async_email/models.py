@@ -176,3 +176,43 @@ class OutboxEmail(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient} ({self.get_status_display()})"
+
+
+class FlowEvent(models.Model):
+    """One attempt to complete an account flow: the audit trail of token use.
+
+    Callers see one uniform error for a bad token; this row records which it was.
+    """
+
+    class Flow(models.TextChoices):
+        VERIFICATION = "verification", _("Email verification")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+        PASSWORD_RESET_REQUEST = "password_reset_request", _("Password reset request")
+        INVITATION = "invitation", _("Invitation")
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", _("Succeeded")
+        INVALID = "invalid", _("Invalid token")
+        EXPIRED = "expired", _("Expired token")
+        USED = "used", _("Already used")
+        REVOKED = "revoked", _("Revoked")
+        REJECTED = "rejected", _("Rejected input")
+
+    flow = models.CharField(_("flow"), max_length=32, choices=Flow.choices)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("user"),
+    )
+    #: SHA-256 of a token that was used, so a second use is recorded as "used", not "invalid".
+    token_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("account flow event")
+        verbose_name_plural = _("account flow events")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_flow_display()}: {self.get_outcome_display()}"

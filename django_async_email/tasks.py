@@ -12,6 +12,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from .broadcasts import fan_out
+from .reset_requests import resolve_reset_requests
 from .delivery import deliver_emails
 
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": False}
@@ -38,8 +39,13 @@ def send_email_verification_task(self, email_id):
 
 @shared_task(bind=True, name="django_async_email.tasks.send_password_reset_email_task", **TASK_OPTIONS)
 def send_password_reset_email_task(self, email_id):
-    """Send a password reset or password-changed email (queue: high)."""
-    return _single(self, email_id)
+    """Send a password reset or password-changed email (queue: high).
+
+    A reset requested by address is first matched to its account here, in the worker, so
+    the request path cannot reveal whether the account exists.
+    """
+    ids = [email_id] if not isinstance(email_id, list) else email_id
+    return _deliver_and_retry(self, resolve_reset_requests(ids))
 
 
 @shared_task(bind=True, name="django_async_email.tasks.send_user_invitation_email_task", **TASK_OPTIONS)

@@ -9,3 +9,11 @@ class CopyToAuditAdapter(DefaultAdapter):
 
     def get_bcc(self, email):
         return ["audit@zamio.test"]
+
+
+class InvitedUsersAreStaffAdapter(DefaultAdapter):
+    def create_invited_user(self, invitation, password, **profile_fields):
+        user = super().create_invited_user(invitation, password, **profile_fields)
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        return user

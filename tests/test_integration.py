@@ -134,3 +134,45 @@ def test_no_token_travels_through_the_broker_or_the_logs(celery_worker, smtp, de
         assert token not in broker_text
         assert token not in log
         assert not OutboxEmail.objects.filter(context__icontains=token).exists()
+
+
+def _follow(client, message, form):
+    """Open the link in a delivered email (GET) and press its button (POST)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    body = message.get_body(("plain",)).get_content()
+    (link,) = re.findall(r"https://app\.zamio\.test/\S+", body)
+    parts = urlsplit(link)
+    params = dict(parse_qsl(parts.query))
+    page = client.get(parts.path, params)
+    assert page.status_code == 200
+    return client.post(parts.path, {**params, **form})
+
+
+def test_each_flow_completes_from_the_delivered_email(celery_worker, smtp, delivered, make_user, client):
+    from django_async_email.verification import is_verified
+
+    ann = make_user(email="ann@example.com")
+    email_utils.send_verification_email(ann)
+    email_utils.request_password_reset("ANN@example.com")
+    email_utils.send_invitation_email(ann, "kofi@example.com", "Artist")
+    delivered(3)
+    by_subject = {str(r.message["Subject"]): r.message for r in smtp.received}
+
+    done = _follow(client, by_subject["Confirm your email address for ZamIO"], {})
+    assert done.status_code == 200 and is_verified(ann)
+
+    password = {"new_password1": "a brand new passphrase", "new_password2": "a brand new passphrase"}
+    assert _follow(client, by_subject["Reset your password on ZamIO"], password).status_code == 200
+    ann.refresh_from_db()
+    assert ann.check_password("a brand new passphrase")
+
+    assert _follow(client, by_subject["ann@example.com invited you to join ZamIO"], password).status_code == 200
+    from django.contrib.auth import get_user_model
+
+    kofi = get_user_model().objects.get(email="kofi@example.com")
+    assert kofi.check_password("a brand new passphrase") and is_verified(kofi)
+
+    # The reset queued a "password changed" notice, which the worker delivers too.
+    delivered(4)
+    assert [m.message["Subject"] for m in smtp.received][-1] == "Your password on ZamIO was changed"

@@ -1,0 +1,221 @@
+"""Completing the account flows: verify an address, reset a password, accept an invitation.
+
+Each function checks the token first and raises ``TokenError`` with one public message
+for every kind of bad token (invalid, expired, already used, revoked), so an anonymous
+caller learns nothing; the reason is kept in the audit trail (``FlowEvent``). Token
+generators and the clock are arguments, so tests control them without patching.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import tokens
+from .exceptions import InvalidEmailInput, TokenError
+from .models import FlowEvent, Invitation
+from .users import email_field_name, email_of
+from .verification import is_verified, mark_verified
+
+
+def _digest(token) -> str:
+    return hashlib.sha256(str(token).encode("utf-8")).hexdigest()
+
+
+def _record(flow, outcome, *, user=None, token=None, detail="") -> None:
+    FlowEvent.objects.create(
+        flow=flow, outcome=outcome, user=user if getattr(user, "pk", None) else None,
+        token_digest=_digest(token) if token and outcome == FlowEvent.Outcome.SUCCEEDED else "",
+        detail=detail[:255],
+    )
+
+
+def _fail(flow, reason, *, user=None, token=None):
+    """Raise the uniform error; ``audited`` records ``reason`` once the transaction is over."""
+    if reason == FlowEvent.Outcome.INVALID and token and FlowEvent.objects.filter(
+        flow=flow, outcome=FlowEvent.Outcome.SUCCEEDED, token_digest=_digest(token)
+    ).exists():
+        reason = FlowEvent.Outcome.USED
+    error = TokenError(reason)
+    error.user = user
+    raise error
+
+
+def audited(flow):
+    """Record refusals outside the flow's transaction, so the rollback does not erase them."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except TokenError as exc:
+                _record(flow, exc.reason, user=getattr(exc, "user", None))
+                raise
+            except InvalidEmailInput as exc:
+                _record(flow, FlowEvent.Outcome.REJECTED, detail=str(exc))
+                raise
+
+        return wrapper
+
+    return decorate
+
+
+def _user_for_uid(uid):
+    pk = tokens.decode_uid(uid) if isinstance(uid, str) else None
+    if pk is None:
+        return None
+    user_model = get_user_model()
+    try:
+        return user_model._default_manager.get(pk=user_model._meta.pk.to_python(pk))
+    except (user_model.DoesNotExist, ValidationError, ValueError, TypeError, OverflowError):
+        return None
+
+
+def _check_signed(flow, generator, uid, token):
+    user = _user_for_uid(uid)
+    if user is None:
+        _fail(flow, FlowEvent.Outcome.INVALID, token=token)
+    reason = generator.check_token(user, token)
+    if reason is not None:
+        _fail(flow, FlowEvent.Outcome.EXPIRED if reason == "expired" else FlowEvent.Outcome.INVALID,
+              user=user, token=token)
+    return user
+
+
+def check_verification_token(uid, token, *, token_generator=None):
+    """The user a verification link belongs to, or ``TokenError``; consumes nothing."""
+    generator = token_generator or tokens.verification_token_generator
+    user = _user_for_uid(uid)
+    if user is None or generator.check_token(user, token) is not None:
+        raise TokenError("invalid")
+    return user
+
+
+@audited(FlowEvent.Flow.VERIFICATION)
+def verify_email(uid, token, *, token_generator=None):
+    """Mark the address of the user behind ``uid`` verified; the token then stops working."""
+    flow = FlowEvent.Flow.VERIFICATION
+    generator = token_generator or tokens.verification_token_generator
+    with transaction.atomic():
+        user = _check_signed(flow, generator, uid, token)
+        if not user.is_active:
+            _fail(flow, FlowEvent.Outcome.INVALID, user=user, token=token)
+        if is_verified(user):  # a token minted before verification still checks if the host flag lags
+            _fail(flow, FlowEvent.Outcome.USED, user=user, token=token)
+        mark_verified(user)
+        _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user, token=token)
+    return user
+
+
+def check_password_reset_token(uid, token, *, token_generator=None):
+    """The user a reset link belongs to, or ``TokenError``; consumes nothing (for a GET page)."""
+    generator = token_generator or tokens.password_reset_token_generator
+    user = _user_for_uid(uid)
+    if user is None or not user.is_active or generator.check_token(user, token) is not None:
+        raise TokenError("invalid")
+    return user
+
+
+@audited(FlowEvent.Flow.PASSWORD_RESET)
+def reset_password(uid, token, new_password, *, token_generator=None, base_url=None):
+    """Set a new password from a reset link and queue the "password changed" notice.
+
+    ``AUTH_PASSWORD_VALIDATORS`` run on the new password; their messages are raised as
+    ``InvalidEmailInput`` on ``new_password`` (the token is not consumed then).
+    """
+    from .email_utils import send_password_changed_email
+
+    flow = FlowEvent.Flow.PASSWORD_RESET
+    generator = token_generator or tokens.password_reset_token_generator
+    with transaction.atomic():
+        user = _check_signed(flow, generator, uid, token)
+        if not user.is_active:
+            _fail(flow, FlowEvent.Outcome.INVALID, user=user, token=token)
+        if not isinstance(new_password, str) or not new_password:
+            raise InvalidEmailInput("new_password", "A new password is required.", code="required")
+        try:
+            password_validation.validate_password(new_password, user)
+        except ValidationError as exc:
+            raise InvalidEmailInput("new_password", exc.messages, code="password_invalid") from None
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user, token=token)
+        send_password_changed_email(user, base_url=base_url)
+    return user
+
+
+def _open_invitation(token, *, now, lock=False):
+    flow = FlowEvent.Flow.INVITATION
+    if not isinstance(token, str) or len(token) < 32:
+        _fail(flow, FlowEvent.Outcome.INVALID, token=token)
+    qs = Invitation.objects.select_for_update() if lock else Invitation.objects
+    invitation = qs.filter(token_hash=tokens.hash_invitation_token(token)).first()
+    if invitation is None:
+        _fail(flow, FlowEvent.Outcome.INVALID, token=token)
+    if invitation.accepted_at is not None:
+        _fail(flow, FlowEvent.Outcome.USED, token=token)
+    if invitation.revoked_at is not None:
+        _fail(flow, FlowEvent.Outcome.REVOKED, token=token)
+    if invitation.expires_at <= now:
+        _fail(flow, FlowEvent.Outcome.EXPIRED, token=token)
+    return invitation
+
+
+def check_invitation_token(token, *, now=None) -> Invitation:
+    """The open invitation for ``token``, or ``TokenError``; consumes nothing."""
+    return _open_invitation(token, now=now or timezone.now())
+
+
+@audited(FlowEvent.Flow.INVITATION)
+def accept_invitation(token, password, *, now=None, **profile_fields):
+    """Create the invited account (through the adapter's ``create_invited_user``) and return it.
+
+    The invitation is then accepted (the link works once) and the address counts as verified.
+    """
+    from .adapter import get_adapter
+
+    flow = FlowEvent.Flow.INVITATION
+    now = now or timezone.now()
+    with transaction.atomic():
+        invitation = _open_invitation(token, now=now, lock=True)
+        user_model = get_user_model()
+        if user_model._default_manager.filter(**{f"{email_field_name()}__iexact": invitation.email}).exists():
+            raise InvalidEmailInput("token", "An account with this email address already exists.", code="exists")
+        if not isinstance(password, str) or not password:
+            raise InvalidEmailInput("password", "A password is required.", code="required")
+        candidate = user_model(**{email_field_name(): invitation.email})
+        for name, value in profile_fields.items():
+            if hasattr(candidate, name):
+                setattr(candidate, name, value)
+        try:
+            password_validation.validate_password(password, candidate)
+        except ValidationError as exc:
+            raise InvalidEmailInput("password", exc.messages, code="password_invalid") from None
+        user = get_adapter().create_invited_user(invitation, password, **profile_fields)
+        Invitation.objects.filter(pk=invitation.pk).update(accepted_at=now, accepted_user=user)
+        mark_verified(user)
+        _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user, token=token)
+    return user
+
+
+def matching_reset_users(address: str):
+    """Active users with a usable password whose stored address equals ``address``.
+
+    Compared after NFKC normalisation and case folding, as Django does since
+    CVE-2019-19844: ``mıke@`` (dotless i) does not match ``mike@``. Mail then goes to the
+    stored address, never to the one typed in.
+    """
+    import unicodedata
+
+    def fold(value):
+        return unicodedata.normalize("NFKC", value).casefold()
+
+    field = email_field_name()
+    candidates = get_user_model()._default_manager.filter(**{f"{field}__iexact": address, "is_active": True})
+    return [u for u in candidates if u.has_usable_password() and fold(email_of(u)) == fold(address)]
