@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from .models import Broadcast, Invitation, OutboxEmail, VerifiedEmail
+from .models import Broadcast, FlowEvent, Invitation, OutboxEmail, VerifiedEmail
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -65,3 +65,11 @@ class InvitationAdmin(ReadOnlyAdmin):
 class VerifiedEmailAdmin(ReadOnlyAdmin):
     list_display = ("user", "email", "verified_at")
     search_fields = ("email",)
+
+
+@admin.register(FlowEvent)
+class FlowEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "flow", "outcome", "user", "detail")
+    list_filter = ("flow", "outcome", ("created_at", admin.DateFieldListFilter))
+    date_hierarchy = "created_at"
+    exclude = ("token_digest",)

@@ -53,7 +53,26 @@ DEFAULTS: dict[str, Any] = {
     "INVITATION_TIMEOUT": timedelta(days=7),
     # Extension point
     "ADAPTER": "django_async_email.adapter.DefaultAdapter",
+    # REST API (the ``drf`` extra)
+    "API_PERMISSIONS": {},
+    "THROTTLE_ENABLED": True,
+    "THROTTLE_CACHE": "default",
+    "THROTTLE_RATES": {
+        "password_reset_ip": "20/hour",
+        "password_reset_address": "5/hour",
+        "verification_ip": "20/hour",
+        "verification_user": "5/hour",
+        "invitation_user": "50/hour",
+        "notification_admin": "30/hour",
+    },
 }
+
+THROTTLE_SCOPES = tuple(DEFAULTS["THROTTLE_RATES"])
+API_ENDPOINTS = (
+    "resend_verification", "request_password_reset", "send_invitation", "send_notification_to_users",
+    "send_notification_to_user_type", "system_status", "verify_email", "confirm_password_reset",
+    "accept_invitation",
+)
 
 QUEUE_CLASSES = ("high", "normal", "low")
 
@@ -108,6 +127,13 @@ def _is_priority_map(value):
     )
 
 
+def _is_rate(value):
+    if not isinstance(value, str) or "/" not in value:
+        return False
+    count, _, period = value.partition("/")
+    return count.isdigit() and period in ("second", "minute", "hour", "day")
+
+
 def _is_link_template(value):
     return isinstance(value, str) and "{base_url}" in value
 
@@ -142,6 +168,17 @@ VALIDATORS = {
     "PASSWORD_RESET_TIMEOUT": (_is_optional_duration, "a timedelta, seconds > 0, or None"),
     "INVITATION_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
     "ADAPTER": (_is_str, "a dotted path to an adapter class"),
+    "API_PERMISSIONS": (
+        lambda v: isinstance(v, dict) and set(v) <= set(API_ENDPOINTS) and all(_is_str_list(x) for x in v.values()),
+        "a dict of endpoint name (e.g. 'send_invitation') to a list of dotted permission class paths",
+    ),
+    "THROTTLE_ENABLED": (lambda v: isinstance(v, bool), "True or False"),
+    "THROTTLE_CACHE": (_is_str, "a cache alias"),
+    "THROTTLE_RATES": (
+        lambda v: isinstance(v, dict) and set(v) <= set(THROTTLE_SCOPES)
+        and all(r is None or _is_rate(r) for r in v.values()),
+        "a dict of scope to a rate like '5/hour' (or None for no limit)",
+    ),
 }
 
 
@@ -156,6 +193,8 @@ def validate_settings(user_settings: Any) -> dict[str, Any]:
             f"Known keys: {', '.join(sorted(DEFAULTS))}."
         )
     merged = {**DEFAULTS, **user_settings}
+    # Rates are merged per scope, so a host can change one limit and keep the others.
+    merged["THROTTLE_RATES"] = {**DEFAULTS["THROTTLE_RATES"], **user_settings.get("THROTTLE_RATES", {})}
     for key, value in user_settings.items():
         check, expected = VALIDATORS[key]
         if not check(value):

@@ -39,6 +39,17 @@ except ImportError:
 else:
     HAVE_DRF = True
     INSTALLED_APPS.append("rest_framework")
+try:
+    import drf_spectacular  # noqa: F401
+except ImportError:
+    HAVE_SPECTACULAR = False
+else:
+    HAVE_SPECTACULAR = HAVE_DRF
+if HAVE_SPECTACULAR:
+    INSTALLED_APPS.append("drf_spectacular")
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"} if HAVE_SPECTACULAR else {}
+SPECTACULAR_SETTINGS = {"TITLE": "django-async-email", "VERSION": "0.1.0"}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -5,3 +6,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("django_async_email.link_urls")),
 ]
+if settings.HAVE_DRF:
+    urlpatterns.append(path("api/accounts/email/", include("django_async_email.urls")))
+    if settings.HAVE_SPECTACULAR:
+        from drf_spectacular.views import SpectacularAPIView
+
+        urlpatterns.append(path("api/schema/", SpectacularAPIView.as_view(), name="schema"))

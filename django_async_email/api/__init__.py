@@ -1,0 +1,1 @@
+"""The REST API (Django REST Framework, the optional ``drf`` extra)."""

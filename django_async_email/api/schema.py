@@ -1,0 +1,20 @@
+"""OpenAPI descriptions through drf-spectacular when it is installed; a no-op otherwise."""
+
+try:
+    from drf_spectacular.utils import OpenApiResponse, extend_schema
+except ImportError:  # drf-spectacular is optional
+    OpenApiResponse = None
+
+    def extend_schema(*args, **kwargs):
+        def decorate(func):
+            return func
+
+        return decorate
+
+
+def describe(summary, request=None, responses=None, description=""):
+    """``extend_schema`` with ``{status: (serializer, text)}`` responses."""
+    if OpenApiResponse is None:
+        return extend_schema()
+    built = {code: OpenApiResponse(response=ser, description=text) for code, (ser, text) in (responses or {}).items()}
+    return extend_schema(summary=summary, description=description, request=request, responses=built)

@@ -1,0 +1,107 @@
+"""Request bodies (the seed's field names) and answers."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .. import validation
+from ..conf import app_settings
+from ..exceptions import InvalidEmailInput
+
+
+def _run(func, field, value):
+    try:
+        return func(field, value)
+    except InvalidEmailInput as exc:
+        raise serializers.ValidationError(exc.message_dict[field]) from None
+
+
+class EmailField(serializers.CharField):
+    def to_internal_value(self, data):
+        return _run(validation.clean_address, self.field_name, super().to_internal_value(data))
+
+
+class PasswordResetRequestSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+
+
+class InvitationSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+    user_type = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_user_type(self, value):
+        from ..email_utils import _user_types_in_use
+
+        if _user_types_in_use():
+            return _run(validation.clean_user_type, "user_type", value)
+        return value
+
+
+class NotificationFields(serializers.Serializer):
+    subject = serializers.CharField(max_length=validation.MAX_SUBJECT_LENGTH, trim_whitespace=False)
+    message = serializers.CharField(trim_whitespace=False)
+    email_type = serializers.CharField(max_length=validation.MAX_EMAIL_TYPE_LENGTH, default="notification")
+
+    def validate_subject(self, value):
+        return _run(validation.clean_subject, "subject", value)
+
+    def validate_message(self, value):
+        return _run(validation.clean_message, "message", value)
+
+    def validate_email_type(self, value):
+        return _run(validation.clean_email_type, "email_type", value)
+
+
+class NotificationToUsersSerializer(NotificationFields):
+    user_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+                                     allow_empty=False)
+
+    def validate_user_ids(self, value):
+        limit = app_settings.MAX_USER_IDS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} user ids per request.")
+        return list(dict.fromkeys(value))
+
+
+class NotificationToUserTypesSerializer(NotificationFields):
+    user_types = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    user_type = serializers.CharField(required=False)
+
+    def validate(self, attrs):
+        types = attrs.pop("user_types", None) or ([attrs.pop("user_type")] if "user_type" in attrs else None)
+        if not types:
+            raise serializers.ValidationError({"user_types": ["Give user_types (a list) or user_type."]})
+        attrs.pop("user_type", None)
+        try:
+            attrs["user_types"] = validation.clean_user_types("user_types", types)
+        except InvalidEmailInput as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
+
+
+class VerifyEmailSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+
+
+class ConfirmPasswordResetSerializer(VerifyEmailSerializer):
+    new_password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+
+
+class AcceptInvitationSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=128)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
+class TaskAcceptedSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+
+
+class TaskIdsAcceptedSerializer(serializers.Serializer):
+    task_ids = serializers.ListField(child=serializers.CharField())
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -1,0 +1,90 @@
+"""Rate limits with atomic cache counters (``add`` then ``incr``), not read-then-write.
+
+DRF's ``SimpleRateThrottle`` reads a history list and writes it back, so parallel
+requests can all pass; here each request is one atomic increment of a fixed-window
+counter, so twenty parallel requests cannot exceed a limit of five.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.core.cache import caches
+from rest_framework.throttling import BaseThrottle
+
+from ..conf import app_settings
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    count, _, period = rate.partition("/")
+    return int(count), PERIODS[period]
+
+
+def hit(scope: str, ident: str, *, now: float | None = None) -> float | None:
+    """Count one request; ``None`` if allowed, else seconds until the window ends."""
+    rate = app_settings.THROTTLE_RATES.get(scope)
+    if not app_settings.THROTTLE_ENABLED or rate is None:
+        return None
+    limit, period = parse_rate(rate)
+    now = time.time() if now is None else now
+    window = int(now // period)
+    # Hash the identity: keys stay short and no address is stored in the cache in clear.
+    digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:32]
+    key = f"django_async_email:throttle:{scope}:{digest}:{window}"
+    cache = caches[app_settings.THROTTLE_CACHE]
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=period + 1)
+        count = 1
+    if count > limit:
+        return max((window + 1) * period - now, 1.0)
+    return None
+
+
+class ScopedThrottle(BaseThrottle):
+    """Throttle by one scope from ``ASYNC_EMAIL['THROTTLE_RATES']``; ``ident_for`` picks who is counted."""
+
+    scope = ""
+
+    def ident_for(self, request, view) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request, view):
+        ident = self.ident_for(request, view)
+        if ident is None:
+            return True
+        self._wait = hit(self.scope, ident)
+        return self._wait is None
+
+    def wait(self):
+        return self._wait
+
+
+class PerIPThrottle(ScopedThrottle):
+    def ident_for(self, request, view):
+        return self.get_ident(request)
+
+
+class PerUserThrottle(ScopedThrottle):
+    def ident_for(self, request, view):
+        user = getattr(request, "user", None)
+        return f"user:{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
+
+
+class PerAddressThrottle(ScopedThrottle):
+    """Counts requests per target address (normalised), whoever sends them."""
+
+    field = "email"
+
+    def ident_for(self, request, view):
+        value = request.data.get(self.field) if hasattr(request.data, "get") else None
+        return value.strip().casefold() if isinstance(value, str) and value.strip() else None
+
+
+def throttle(base, scope_name):
+    return type(f"{base.__name__}_{scope_name}", (base,), {"scope": scope_name})

@@ -1,0 +1,195 @@
+"""The REST endpoints: the six of the system this package generalises, plus the three flows.
+
+Queued work answers 202 with the task id(s). The anonymous endpoints answer the same
+bytes whatever the account state, and do the same work for every address.
+"""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import email_utils, flows
+
+from ..exceptions import InvalidEmailInput, TokenError
+from ..status import system_status
+from ..verification import is_verified
+from . import serializers as s
+from .permissions import permission_classes_for
+from .schema import describe
+from .throttles import PerAddressThrottle, PerIPThrottle, PerUserThrottle, throttle
+
+RESET_REQUESTED = "If an account uses this address, a password reset email is on its way."
+ERRORS = (s.DetailSerializer, "Field errors, keyed by field name")
+
+
+class EmailAPIView(APIView):
+    """Permissions from settings per endpoint; our own throttles replace DRF's defaults."""
+
+    endpoint = ""
+    throttle_classes = ()
+
+    def get_permissions(self):
+        return [permission() for permission in permission_classes_for(self.endpoint)]
+
+    def get_throttles(self):
+        return [throttle_class() for throttle_class in self.throttle_classes]
+
+    def bad_input(self, exc: InvalidEmailInput):
+        return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+
+
+def accepted(task_id) -> Response:
+    return Response({"task_id": task_id}, status=status.HTTP_202_ACCEPTED)
+
+
+class ResendVerificationView(EmailAPIView):
+    endpoint = "resend_verification"
+    throttle_classes = (throttle(PerIPThrottle, "verification_ip"), throttle(PerUserThrottle, "verification_user"))
+
+    @describe("Send the signed-in user a new verification email", request=None,
+              responses={202: (s.TaskAcceptedSerializer, "Queued"), 400: ERRORS})
+    def post(self, request):
+        if is_verified(request.user):
+            return Response({"detail": "Your email address is already verified."}, status=400)
+        try:
+            return accepted(email_utils.send_verification_email(request.user))
+        except InvalidEmailInput as exc:
+            return self.bad_input(exc)
+
+
+class RequestPasswordResetView(EmailAPIView):
+    endpoint = "request_password_reset"
+    authentication_classes = ()  # anonymous: no session, so no CSRF and no per-user difference
+    throttle_classes = (throttle(PerIPThrottle, "password_reset_ip"),
+                        throttle(PerAddressThrottle, "password_reset_address"))
+
+    @describe("Ask for a password reset email", request=s.PasswordResetRequestSerializer,
+              responses={202: (s.DetailSerializer, "Same answer whether or not an account exists"), 400: ERRORS},
+              description="The account lookup happens in the worker; the answer never says whether it exists.")
+    def post(self, request):
+        serializer = s.PasswordResetRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        email_utils.request_password_reset(serializer.validated_data["email"])
+        return Response({"detail": RESET_REQUESTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class SendInvitationView(EmailAPIView):
+    endpoint = "send_invitation"
+    throttle_classes = (throttle(PerUserThrottle, "invitation_user"),)
+
+    @describe("Invite someone to create an account", request=s.InvitationSerializer,
+              responses={202: (s.TaskAcceptedSerializer, "Queued"), 400: ERRORS})
+    def post(self, request):
+        serializer = s.InvitationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            return accepted(email_utils.send_invitation_email(request.user, data["email"], data["user_type"]))
+        except InvalidEmailInput as exc:
+            return Response({"email" if exc.field == "invitee_email" else exc.field: exc.message_dict[exc.field]},
+                            status=400)
+
+
+class SendNotificationToUsersView(EmailAPIView):
+    endpoint = "send_notification_to_users"
+    throttle_classes = (throttle(PerUserThrottle, "notification_admin"),)
+
+    @describe("Send a notification to chosen users", request=s.NotificationToUsersSerializer,
+              responses={202: (s.TaskAcceptedSerializer, "Queued"), 400: ERRORS})
+    def post(self, request):
+        serializer = s.NotificationToUsersSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            return accepted(email_utils.send_notification_to_users(
+                data["user_ids"], data["subject"], data["message"], email_type=data["email_type"]))
+        except InvalidEmailInput as exc:
+            return self.bad_input(exc)
+
+
+class SendNotificationToUserTypeView(EmailAPIView):
+    endpoint = "send_notification_to_user_type"
+    throttle_classes = (throttle(PerUserThrottle, "notification_admin"),)
+
+    @describe("Send a notification to every active user of one or more types",
+              request=s.NotificationToUserTypesSerializer,
+              responses={202: (s.TaskIdsAcceptedSerializer, "One fan-out task per type"), 400: ERRORS})
+    def post(self, request):
+        serializer = s.NotificationToUserTypesSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            task_ids = email_utils.send_notification_to_user_types(
+                data["user_types"], data["subject"], data["message"], email_type=data["email_type"])
+        except InvalidEmailInput as exc:
+            return self.bad_input(exc)
+        return Response({"task_ids": task_ids}, status=status.HTTP_202_ACCEPTED)
+
+
+class SystemStatusView(EmailAPIView):
+    endpoint = "system_status"
+
+    @describe("Email system status for operators", responses={200: (None, "Status report")})
+    def get(self, request):
+        return Response(system_status())
+
+
+class VerifyEmailView(EmailAPIView):
+    endpoint = "verify_email"
+    authentication_classes = ()
+
+    @describe("Confirm an email address with the link's uid and token", request=s.VerifyEmailSerializer,
+              responses={200: (s.DetailSerializer, "Verified"), 400: ERRORS})
+    def post(self, request):
+        serializer = s.VerifyEmailSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            flows.verify_email(serializer.validated_data["uid"], serializer.validated_data["token"])
+        except TokenError as exc:
+            return Response({"detail": str(exc)}, status=400)
+        return Response({"detail": "Your email address is confirmed."})
+
+
+class ConfirmPasswordResetView(EmailAPIView):
+    endpoint = "confirm_password_reset"
+    authentication_classes = ()
+
+    @describe("Set a new password with the link's uid and token", request=s.ConfirmPasswordResetSerializer,
+              responses={200: (s.DetailSerializer, "Password changed"), 400: ERRORS})
+    def post(self, request):
+        serializer = s.ConfirmPasswordResetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            flows.reset_password(data["uid"], data["token"], data["new_password"])
+        except TokenError as exc:
+            return Response({"detail": str(exc)}, status=400)
+        except InvalidEmailInput as exc:
+            return self.bad_input(exc)
+        return Response({"detail": "Your password is changed."})
+
+
+class AcceptInvitationView(EmailAPIView):
+    endpoint = "accept_invitation"
+    authentication_classes = ()
+
+    @describe("Create the invited account", request=s.AcceptInvitationSerializer,
+              responses={201: (s.DetailSerializer, "Account created"), 400: ERRORS})
+    def post(self, request):
+        serializer = s.AcceptInvitationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        token, password = data.pop("token"), data.pop("password")
+        profile = {k: v for k, v in data.items() if v}
+        try:
+            flows.accept_invitation(token, password, **profile)
+        except TokenError as exc:
+            return Response({"detail": str(exc)}, status=400)
+        except InvalidEmailInput as exc:
+            return self.bad_input(exc)
+        return Response({"detail": "Your account is ready."}, status=status.HTTP_201_CREATED)
+
+
+
