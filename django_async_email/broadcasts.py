@@ -16,22 +16,57 @@ from .users import email_field_name, recipients_of_types
 logger = logging.getLogger(__name__)
 
 
-def audience(broadcast: Broadcast):
-    """The broadcast's recipients as a queryset of users."""
+def _only_verified(users):
+    """Narrow a user queryset to verified addresses (when ``BULK_INCLUDE_UNVERIFIED`` is off)."""
+    from django.db.models import F, Q
+
+    field = app_settings.VERIFIED_FIELD
+    ours = Q(async_email_verification__email__iexact=F(email_field_name()))
+    return users.filter(Q(**{field: True}) | ours if field else ours)
+
+
+def recipient_batches(broadcast: Broadcast, chunk_size: int):
+    """Yield lists of ``(pk, address)``, ``chunk_size`` at a time, in primary key order.
+
+    User types are read with keyset pagination (``pk > last``): memory stays flat and no
+    cursor is held open across the writes in between. Explicit ids are read a chunk of ids
+    at a time, so a long list never becomes one huge ``IN (...)``.
+    """
+    email_field = email_field_name()
     if broadcast.user_ids is not None:
-        email_field = email_field_name()
-        return get_user_model()._default_manager.filter(pk__in=broadcast.user_ids).exclude(
-            **{email_field: ""}
-        )
-    return recipients_of_types(broadcast.user_types)
+        users = get_user_model()._default_manager.filter(is_active=True).exclude(**{email_field: ""})
+        if not app_settings.BULK_INCLUDE_UNVERIFIED:
+            users = _only_verified(users)
+        ids = sorted(set(broadcast.user_ids), key=str)
+        for start in range(0, len(ids), chunk_size):
+            batch = list(users.filter(pk__in=ids[start:start + chunk_size]).order_by("pk")
+                         .values_list("pk", email_field))
+            if batch:
+                yield batch
+        return
+    users = recipients_of_types(broadcast.user_types)
+    if not app_settings.BULK_INCLUDE_UNVERIFIED:
+        users = _only_verified(users)
+    users = users.order_by("pk").values_list("pk", email_field)
+    last_pk = None
+    while True:
+        page = users if last_pk is None else users.filter(pk__gt=last_pk)
+        batch = list(page[:chunk_size])
+        if not batch:
+            return
+        last_pk = batch[-1][0]
+        yield batch
+
+
+def _cancelled(broadcast_id: int) -> bool:
+    return Broadcast.objects.filter(pk=broadcast_id, state=Broadcast.State.CANCELLED).exists()
 
 
 def fan_out(broadcast_id: int) -> dict:
     """Create one row per recipient, chunk by chunk, and publish one send task per chunk.
 
-    Recipients are read with keyset pagination (``pk > last``), so memory stays flat and no
-    cursor is held open across writes. Rows are unique per (broadcast, user), so running
-    the fan-out again adds no row; it only re-publishes chunks whose rows are still queued.
+    Rows are unique per (broadcast, user), so running the fan-out again adds no row; it
+    only re-publishes chunks whose rows are still queued. A cancel stops it between chunks.
     """
     from .tasks import send_notification_email_task
 
@@ -43,17 +78,11 @@ def fan_out(broadcast_id: int) -> dict:
     if broadcast.state == Broadcast.State.CANCELLED:
         return {"chunks": 0, "recipients": 0}
 
-    chunk_size = app_settings.BULK_CHUNK_SIZE
-    email_field = email_field_name()
-    users = audience(broadcast).order_by("pk").values_list("pk", email_field)
-    last_pk = None
     recipients = chunks = 0
-    while True:
-        page = users if last_pk is None else users.filter(pk__gt=last_pk)
-        batch = list(page[:chunk_size])
-        if not batch:
-            break
-        last_pk = batch[-1][0]
+    for batch in recipient_batches(broadcast, app_settings.BULK_CHUNK_SIZE):
+        if _cancelled(broadcast.pk):
+            logger.info("Broadcast %s was cancelled during fan-out", broadcast.pk)
+            return {"chunks": chunks, "recipients": recipients}
         recipients += len(batch)
         with transaction.atomic():
             OutboxEmail.objects.bulk_create(
@@ -61,7 +90,6 @@ def fan_out(broadcast_id: int) -> dict:
                     OutboxEmail(
                         kind=Kind.NOTIFICATION, email_type=broadcast.email_type, recipient=address,
                         user_id=pk, broadcast=broadcast, message_id=new_message_id(),
-                        task_id="",
                     )
                     for pk, address in batch
                 ],
@@ -82,6 +110,10 @@ def fan_out(broadcast_id: int) -> dict:
         total=recipients, state=Broadcast.State.SENDING if recipients else Broadcast.State.DONE,
         finished_at=None if recipients else timezone.now(),
     )
+    # Chunks may all have been sent while the fan-out was still running.
+    from .delivery import update_broadcast_states
+
+    update_broadcast_states([broadcast.pk])
     logger.info("Broadcast %s fanned out to %d recipient(s) in %d chunk(s)", broadcast.pk, recipients, chunks)
     return {"chunks": chunks, "recipients": recipients}
 

@@ -222,6 +222,8 @@ def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, 
         report.retry = [pk for pk in report.retry if pk not in set(give_up)]
         report.failed.extend(give_up)
 
+    if report.retry:
+        report.retry_countdown = retry_countdown(max(by_id[pk].attempts for pk in report.retry))
     with transaction.atomic():
         if report.sent:
             mine.filter(pk__in=report.sent).update(
@@ -233,11 +235,9 @@ def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, 
             )
         if report.retry:
             mine.filter(pk__in=report.retry).update(
-                status=Status.QUEUED, last_error=_error_case(report.retry, errors), **released
+                status=Status.QUEUED, last_error=_error_case(report.retry, errors),
+                available_at=now + timedelta(seconds=report.retry_countdown), **released
             )
-    if report.retry:
-        report.retry_countdown = retry_countdown(max(by_id[pk].attempts for pk in report.retry))
-
     for pk, row in by_id.items():
         row.last_error = errors.get(pk, "")
     if report.sent:

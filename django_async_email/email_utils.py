@@ -28,7 +28,10 @@ __all__ = [
     "send_welcome_email",
     "request_password_reset",
     "send_password_changed_email",
+    "broadcast_progress",
+    "cancel_broadcast",
     "validate_email_configuration",
+    "send_test_email",
 ]
 
 
@@ -169,10 +172,15 @@ def send_notification_to_users(user_ids, subject, message, email_type="notificat
                                context=None) -> str:
     """Queue one notification to each of ``user_ids`` (queue: normal); one task, one connection.
 
-    Unknown ids and users without an email address are reported, not dropped.
+    Unknown ids and users without an email address are reported, not dropped. A list longer
+    than ``BULK_CHUNK_SIZE`` goes the bulk way instead: one broadcast row, one fan-out task
+    on the low queue, and the ids are not looked up on the request path (inactive, unknown
+    and address-less users are skipped by the fan-out and absent from the broadcast total).
     """
     fields = _clean_notification(subject, message, email_type, template_name, context)
     ids = validation.clean_user_ids("user_ids", user_ids)
+    if len(ids) > app_settings.BULK_CHUNK_SIZE:
+        return _queue_broadcast(fields, user_ids=ids)
     users = list(get_user_model()._default_manager.filter(pk__in=ids))
     found = {str(u.pk) for u in users}
     unknown = [i for i in ids if str(i) not in found]
@@ -206,28 +214,61 @@ def send_notification_to_user_types(user_types, subject, message, email_type="no
     """
     fields = _clean_notification(subject, message, email_type, template_name, context)
     types = validation.clean_user_types("user_types", user_types)
-    task_ids = []
+    with transaction.atomic(using=_db()):
+        return [_queue_broadcast(fields, user_types=[user_type]) for user_type in types]
+
+
+def _queue_broadcast(fields: dict, *, user_types=None, user_ids=None) -> str:
+    """One broadcast row and one fan-out task (queue: low); recipients are never loaded here."""
     using = _db()
+    task_id = new_task_id()
     with transaction.atomic(using=using):
-        for user_type in types:
-            task_id = new_task_id()
-            broadcast = Broadcast.objects.using(using).create(user_types=[user_type], task_id=task_id, **fields)
-            publish_on_commit(
-                send_bulk_notification_email_task, args=[broadcast.pk], queue_class="low", task_id=task_id, using=using
-            )
-            task_ids.append(task_id)
-    return task_ids
+        broadcast = Broadcast.objects.using(using).create(
+            user_types=user_types or [], user_ids=user_ids, task_id=task_id, **fields
+        )
+        publish_on_commit(
+            send_bulk_notification_email_task, args=[broadcast.pk], queue_class="low", task_id=task_id, using=using
+        )
+    return task_id
+
+
+def _find_broadcast(task_id_or_pk) -> Broadcast:
+    broadcast = Broadcast.objects.filter(task_id=str(task_id_or_pk)).first()
+    if broadcast is None and str(task_id_or_pk).isdigit():
+        broadcast = Broadcast.objects.filter(pk=int(task_id_or_pk)).first()
+    if broadcast is None:
+        raise InvalidEmailInput("task_id", "No broadcast with this id.", code="unknown")
+    return broadcast
 
 
 def broadcast_progress(task_id_or_pk) -> dict:
-    """Progress of a broadcast, by its fan-out task id or primary key."""
-    qs = Broadcast.objects.all()
-    broadcast = qs.filter(task_id=str(task_id_or_pk)).first()
-    if broadcast is None and str(task_id_or_pk).isdigit():
-        broadcast = qs.filter(pk=int(task_id_or_pk)).first()
-    if broadcast is None:
-        raise InvalidEmailInput("task_id", "No broadcast with this id.", code="unknown")
-    return broadcast.progress()
+    """Progress of a broadcast (by the task id its send function returned, or its pk):
+    ``{"state", "total", "sent", "failed", "cancelled", "pending"}``."""
+    return _find_broadcast(task_id_or_pk).progress()
+
+
+def cancel_broadcast(task_id_or_pk) -> int:
+    """Stop a broadcast: rows not yet sent are cancelled (rows being sent finish). Returns how many."""
+    from .broadcasts import cancel_broadcast as cancel
+
+    return cancel(_find_broadcast(task_id_or_pk).pk)
+
+
+def send_test_email(address, subject=None, message=None) -> str:
+    """Queue a test notification to any address (queue: normal), to check the whole path."""
+    address = validation.clean_address("address", address)
+    site = app_settings.site_name or "django-async-email"
+    fields = {
+        "subject": validation.clean_subject("subject", subject or f"Test email from {site}"),
+        "message": validation.clean_message(
+            "message", message or "This is a test email. If you can read it, delivery works."),
+        "email_type": "test",
+    }
+    with transaction.atomic(using=_db()):
+        broadcast = Broadcast.objects.using(_db()).create(user_ids=[], total=1, **fields)
+        row = OutboxEmail(kind=Kind.NOTIFICATION, email_type="test", recipient=address, broadcast=broadcast,
+                          message_id=new_message_id())
+        return _queue_rows(Kind.NOTIFICATION, [row])
 
 
 def validate_email_configuration() -> dict:

@@ -157,6 +157,8 @@ class OutboxEmail(models.Model):
     #: Set by the worker that claimed the row; the lease lets a dead worker's rows be taken back.
     claim_token = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: Not to be sent before this (a retry's backoff); the sweeper leaves a row alone until then.
+    available_at = models.DateTimeField(_("available"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)

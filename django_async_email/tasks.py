@@ -66,6 +66,14 @@ def send_bulk_notification_email_task(self, broadcast_id):
     return fan_out(broadcast_id)
 
 
+@shared_task(name="django_async_email.tasks.requeue_stuck_emails_task", ignore_result=False)
+def requeue_stuck_emails_task():
+    """Republish accepted emails whose task was lost (run it from Celery beat; queue: low)."""
+    from .sweeper import requeue_stuck_emails
+
+    return requeue_stuck_emails()
+
+
 #: kind -> the task that delivers it and its queue class
 TASK_FOR_KIND = {
     "verification": (send_email_verification_task, "high"),

@@ -176,3 +176,21 @@ def test_each_flow_completes_from_the_delivered_email(celery_worker, smtp, deliv
     # The reset queued a "password changed" notice, which the worker delivers too.
     delivered(4)
     assert [m.message["Subject"] for m in smtp.received][-1] == "Your password on ZamIO was changed"
+
+
+def test_commands_wait_for_a_real_worker(celery_worker, smtp, make_user):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("send_test_email", "ops@example.com", timeout=30, stdout=out)
+    assert "Sent to ops@example.com in 1 attempt(s)" in out.getvalue()
+    assert [r.rcpt_tos for r in smtp.received] == [["ops@example.com"]]
+    if settings.CUSTOM_USER:
+        for _ in range(3):
+            make_user(user_type="Station")
+        out = StringIO()
+        call_command("send_notification", user_types=["Station"], subject="Maintenance", message="Tonight",
+                     timeout=30, stdout=out)
+        assert "Station: 3 sent, 0 failed." in out.getvalue() and "[####" in out.getvalue()

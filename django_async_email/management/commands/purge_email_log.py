@@ -1,0 +1,34 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from django_async_email.models import FINAL_STATUSES, Broadcast, FlowEvent, OutboxEmail
+
+
+class Command(BaseCommand):
+    help = ("Delete finished emails (sent, failed, cancelled, suppressed), finished broadcasts and account flow "
+            "events older than DAYS days. Queued and sending emails are never deleted.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+        parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
+
+    def handle(self, *args, **options):
+        days = options["older_than"]
+        if days < 0:
+            raise CommandError("--older-than must be 0 or more days.")
+        cutoff = timezone.now() - timedelta(days=days)
+        emails = OutboxEmail.objects.filter(created_at__lt=cutoff, status__in=FINAL_STATUSES)
+        events = FlowEvent.objects.filter(created_at__lt=cutoff)
+        finished = [Broadcast.State.DONE, Broadcast.State.DONE_WITH_FAILURES, Broadcast.State.CANCELLED]
+        broadcasts = Broadcast.objects.filter(created_at__lt=cutoff, state__in=finished).exclude(
+            emails__status__in=["queued", "sending"])
+        counts = {"emails": emails.count(), "broadcasts": broadcasts.count(), "flow events": events.count()}
+        if not options["dry_run"]:
+            emails.delete()
+            events.delete()
+            Broadcast.objects.filter(pk__in=list(broadcasts.values_list("pk", flat=True))).delete()
+        verb = "Would delete" if options["dry_run"] else "Deleted"
+        self.stdout.write(f"{verb} " + ", ".join(f"{n} {label}" for label, n in counts.items())
+                          + f" older than {days} day(s).")
