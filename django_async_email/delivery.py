@@ -122,9 +122,24 @@ def build_message(email: OutboxEmail, adapter=None, connection=None):
     return message
 
 
-def send_rows(rows, report: DeliveryReport, errors: dict[int, str], connection=None) -> None:
-    """Render and send each row over one connection, filling ``report`` and ``errors``."""
+def mark_sent(token: str, ids, errors: dict[int, str], now=None) -> None:
+    """Record rows as sent (one UPDATE); only rows this run still holds are touched."""
+    if ids:
+        OutboxEmail.objects.filter(claim_token=token, status=Status.SENDING, pk__in=list(ids)).update(
+            status=Status.SENT, sent_at=now or timezone.now(), last_error=_error_case(ids, errors),
+            claim_token="", lease_expires_at=None, updated_at=now or timezone.now(),
+        )
+
+
+def send_rows(rows, report: DeliveryReport, errors: dict[int, str], token: str, connection=None) -> None:
+    """Render and send each row over one connection, filling ``report`` and ``errors``.
+
+    Sent rows are written back every ``RECORD_EVERY`` messages rather than only at the end,
+    so a worker killed mid-batch leaves at most that many sent-but-unrecorded rows (which
+    the sweeper would send again once their lease runs out).
+    """
     adapter = get_adapter()
+    unrecorded: list[int] = []
     if connection is None:
         kwargs = {}
         if app_settings.SEND_TIMEOUT is not None:
@@ -171,8 +186,14 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], connection=N
                     # Some recipients of this message were refused; the rest have it.
                     errors[row.pk] = describe_error(smtplib.SMTPRecipientsRefused(dict(refused)))
                     logger.warning("Email %s sent, but some recipients were refused: %s", row.pk, errors[row.pk])
+                unrecorded.append(row.pk)
+                if len(unrecorded) >= app_settings.RECORD_EVERY:
+                    mark_sent(token, unrecorded, errors)
+                    unrecorded.clear()
     finally:
         _close_quietly(connection)
+        if unrecorded:
+            mark_sent(token, unrecorded, errors)
 
 
 def _record_refusals(connection, refused: dict) -> None:
@@ -225,10 +246,7 @@ def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, 
     if report.retry:
         report.retry_countdown = retry_countdown(max(by_id[pk].attempts for pk in report.retry))
     with transaction.atomic():
-        if report.sent:
-            mine.filter(pk__in=report.sent).update(
-                status=Status.SENT, sent_at=now, last_error=_error_case(report.sent, errors), **released
-            )
+        # Sent rows were already written by send_rows as it went.
         if report.failed:
             mine.filter(pk__in=report.failed).update(
                 status=Status.FAILED, last_error=_error_case(report.failed, errors), **released
@@ -270,6 +288,6 @@ def deliver_emails(email_ids, *, connection=None) -> DeliveryReport:
     if not rows:
         return report
     errors: dict[int, str] = {}
-    send_rows(rows, report, errors, connection=connection)
+    send_rows(rows, report, errors, token, connection=connection)
     record_outcomes(token, rows, report, errors)
     return report

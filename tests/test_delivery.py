@@ -278,3 +278,36 @@ def test_constant_queries_per_batch(make_user, published, django_assert_max_num_
     small, large = queries_for(10), queries_for(40)
     assert small == large
     assert small <= 10
+
+
+class DiesAfterThreeBackend:
+    """An email backend whose process 'dies' (a BaseException, like SIGKILL) on the fourth message."""
+
+    sent = 0
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def send_messages(self, messages):
+        if DiesAfterThreeBackend.sent == 3:
+            raise KeyboardInterrupt("worker killed")
+        DiesAfterThreeBackend.sent += 1
+        return 1
+
+
+def test_sent_rows_are_recorded_as_the_batch_goes(queued, settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RECORD_EVERY": 2,
+                            "EMAIL_BACKEND": "tests.test_delivery.DiesAfterThreeBackend"}
+    DiesAfterThreeBackend.sent = 0
+    rows = queued(*[f"u{i}@example.com" for i in range(5)])
+    with pytest.raises(KeyboardInterrupt):
+        deliver_emails([r.pk for r in rows])
+    statuses = list(OutboxEmail.objects.order_by("pk").values_list("status", flat=True))
+    # Rows 1-2 were flushed when the second was sent; the third was flushed on the way out.
+    assert statuses == ["sent", "sent", "sent", "sending", "sending"]
