@@ -86,6 +86,59 @@ def check_celery(**kwargs):
     return []
 
 
+def _current_celery_app():
+    import celery
+
+    app = celery.current_app
+    return getattr(app, "_get_current_object", lambda: app)()
+
+
+def check_delivery_safety(**kwargs):
+    """Settings that would let a task be redelivered while it still runs, or never consumed."""
+    if not _settings_ok():
+        return []
+    try:
+        app = _current_celery_app()
+    except ImportError:
+        return []
+    conf = app.conf
+    messages = []
+    broker = (conf.broker_url or "").split("://", 1)[0]
+    time_limit = conf.task_time_limit
+    if broker in ("redis", "rediss", "sentinel", "sqs"):
+        visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
+        longest = max(app_settings.RETRY_BACKOFF_MAX * 1.5, time_limit or 0)
+        if longest >= visibility:
+            messages.append(checks.Warning(
+                f"A retry delay or task time limit ({longest:g} s) reaches the broker's visibility timeout "
+                f"({visibility:g} s): the broker would hand the task to a second worker meanwhile.",
+                hint="Raise CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'] or lower "
+                     "ASYNC_EMAIL['RETRY_BACKOFF_MAX'] / CELERY_TASK_TIME_LIMIT.",
+                id=_id("W005"),
+            ))
+    if time_limit and app_settings.LEASE_SECONDS <= time_limit:
+        messages.append(checks.Warning(
+            f"ASYNC_EMAIL['LEASE_SECONDS'] ({app_settings.LEASE_SECONDS}) is not longer than the task time limit "
+            f"({time_limit}): with acks_late, a redelivered task could take rows another worker is still sending.",
+            hint="Make LEASE_SECONDS longer than CELERY_TASK_TIME_LIMIT; the lease is the idempotency guard.",
+            id=_id("W006"),
+        ))
+    declared = conf.task_queues
+    if declared:
+        names = {getattr(q, "name", q) for q in declared}
+        from .routing import queue_names
+
+        missing = [q for q in queue_names() if q not in names]
+        if missing:
+            messages.append(checks.Warning(
+                f"Queue(s) {', '.join(missing)} get this package's emails, but CELERY_TASK_QUEUES does not "
+                f"declare them, so no worker started from this configuration consumes them.",
+                hint="Add them to CELERY_TASK_QUEUES, or change ASYNC_EMAIL['QUEUES'] to queues you declare.",
+                id=_id("W007"),
+            ))
+    return messages
+
+
 def check_templates(**kwargs):
     from .emails import DEFAULT_TEMPLATES
 
@@ -145,7 +198,7 @@ def _settings_ok() -> bool:
 
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
-    check_templates, check_user_model, check_adapter,
+    check_templates, check_user_model, check_adapter, check_delivery_safety,
 ]
 
 

@@ -158,3 +158,55 @@ def smtp_backend(settings, smtp):
     settings.EMAIL_HOST = smtp.host
     settings.EMAIL_PORT = smtp.port
     return smtp
+
+
+@pytest.fixture
+def isolated_worker(worker_env, settings, tmp_path):
+    """Start workers of this test's own (on queues nobody else consumes), with env overrides.
+
+    Returns ``start(**env)``; the test's settings publish to the same queues.
+    """
+    prefix = f"t{os.getpid()}-{time.monotonic_ns()}-"
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL,
+                            "QUEUES": {c: f"{prefix}{c}" for c in ("high", "normal", "low")}}
+    started = []
+
+    def start(**env):
+        full_env = {**worker_env, "ASYNC_EMAIL_TEST_QUEUE_PREFIX": prefix, **{k: str(v) for k, v in env.items()}}
+        queues = ",".join(f"{prefix}{c}" for c in ("high", "normal", "low"))
+        worker = WorkerProcess(full_env, tmp_path / f"worker-{len(started)}.log", queues=queues).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+RELIABILITY_RESULTS = []
+
+
+@pytest.fixture
+def reliability(request):
+    """Record a fault scenario's outcome for docs/reliability.md (see scripts/reliability_report.py)."""
+
+    def record(scenario, expected, delivered, duplicated, lost, note=""):
+        RELIABILITY_RESULTS.append({
+            "scenario": scenario, "expected": expected, "delivered": delivered, "duplicated": duplicated,
+            "lost": lost, "note": note, "test": request.node.name,
+        })
+
+    return record
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not RELIABILITY_RESULTS:
+        return
+    import json
+
+    out = ROOT / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    broker = os.environ.get("ASYNC_EMAIL_TEST_BROKER", "filesystem")
+    database = os.environ.get("ASYNC_EMAIL_TEST_DB", "sqlite")
+    (out / f"reliability-{broker}-{database}.json").write_text(json.dumps(
+        {"broker": broker, "database": database, "results": RELIABILITY_RESULTS}, indent=2))

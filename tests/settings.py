@@ -120,9 +120,15 @@ ASYNC_EMAIL = {
     "SITE_NAME": "ZamIO",
     "RETRY_BACKOFF": float(os.environ.get("ASYNC_EMAIL_TEST_RETRY_BACKOFF", "0.2")),
     "RETRY_BACKOFF_MAX": 2.0,
-    "SEND_TIMEOUT": 5,
+    "SEND_TIMEOUT": float(os.environ.get("ASYNC_EMAIL_TEST_SEND_TIMEOUT", "5")),
     "BULK_CHUNK_SIZE": 50,
+    "LEASE_SECONDS": int(os.environ.get("ASYNC_EMAIL_TEST_LEASE_SECONDS", "600")),
+    "RECORD_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_RECORD_EVERY", "50")),
 }
+if os.environ.get("ASYNC_EMAIL_TEST_QUEUE_PREFIX"):
+    # A worker of its own for one test: its queues are apart from the shared worker's.
+    _prefix = os.environ["ASYNC_EMAIL_TEST_QUEUE_PREFIX"]
+    ASYNC_EMAIL["QUEUES"] = {c: f"{_prefix}{c}" for c in ("high", "normal", "low")}
 if CUSTOM_USER:
     ASYNC_EMAIL.update(USER_TYPE_FIELD="user_type", LANGUAGE_FIELD="language", VERIFIED_FIELD="email_verified")
 

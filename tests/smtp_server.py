@@ -4,10 +4,16 @@ Faults are set by the test while the server runs:
 
 - ``server.fail_first(address, times, code=451)``: reply ``code`` to RCPT for the first ``times`` attempts
 - ``server.refuse(address, code=550)``: always refuse this recipient
+- ``server.hang(address, seconds)``: accept the connection, then never answer RCPT for this address
+- ``server.drop_after_data(address, times)``: drop the connection after DATA, without a reply
+- ``server.slow_data(seconds)``: wait this long before answering each DATA (to kill a worker mid-batch)
+
+``SilentServer`` accepts connections and never says anything at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -45,9 +51,15 @@ class RecordingHandler:
         self.rcpt_attempts: dict[str, list[float]] = {}
         self._fail_first: dict[str, tuple[int, int]] = {}
         self._refuse: dict[str, int] = {}
+        self._hang: dict[str, float] = {}
+        self._drop_after_data: dict[str, int] = {}
+        self.data_delay = 0.0
+        self.dropped = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
+        if key in self._hang:
+            await asyncio.sleep(self._hang[key])
         with self.lock:
             self.rcpt_attempts.setdefault(key, []).append(time.monotonic())
             if key in self._refuse:
@@ -61,6 +73,16 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                remaining = self._drop_after_data.get(rcpt.lower(), 0)
+                if remaining > 0:
+                    self._drop_after_data[rcpt.lower()] = remaining - 1
+                    self.dropped += 1
+                    server.transport.close()
+                    return "421 dropped"  # never reaches the client: the connection is gone
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 Message accepted for delivery"
@@ -99,6 +121,10 @@ class RecordingSMTPServer:
             self.handler.rcpt_attempts.clear()
             self.handler._fail_first.clear()
             self.handler._refuse.clear()
+            self.handler._hang.clear()
+            self.handler._drop_after_data.clear()
+            self.handler.data_delay = 0.0
+            self.handler.dropped = 0
 
     # faults
     def fail_first(self, address: str, times: int, code: int = 451):
@@ -106,6 +132,15 @@ class RecordingSMTPServer:
 
     def refuse(self, address: str, code: int = 550):
         self.handler._refuse[address.lower()] = code
+
+    def hang(self, address: str, seconds: float = 3600):
+        self.handler._hang[address.lower()] = seconds
+
+    def drop_after_data(self, address: str, times: int = 1):
+        self.handler._drop_after_data[address.lower()] = times
+
+    def slow_data(self, seconds: float):
+        self.handler.data_delay = seconds
 
     # what arrived
     @property
@@ -123,3 +158,36 @@ class RecordingSMTPServer:
     @property
     def connections(self) -> int:
         return self.handler.connections
+
+
+class SilentServer:
+    """Accepts TCP connections on loopback and never sends a byte."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                continue
+            self.held.append(conn)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join(timeout=2)
+        for conn in self.held:
+            conn.close()
+        self.sock.close()

@@ -116,3 +116,44 @@ def test_validate_email_configuration_reports_the_same_findings(settings, settin
     report = validate_email_configuration()
     assert expected_id in [e["id"] for e in report["errors"]]
     assert report["ok"] is False
+
+
+@pytest.fixture
+def celery_conf():
+    from tests.celery_app import app
+
+    saved = {k: app.conf[k] for k in ("broker_url", "broker_transport_options", "task_time_limit", "task_queues")}
+    yield app.conf
+    for key, value in saved.items():
+        app.conf[key] = value
+
+
+def test_retry_delays_beyond_the_redis_visibility_timeout(celery_conf, settings):
+    celery_conf.broker_url = "redis://127.0.0.1:6379/0"
+    celery_conf.broker_transport_options = {"visibility_timeout": 600}
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF_MAX": 3600}
+    (message,) = run(our_checks.check_delivery_safety)
+    assert message.id == "django_async_email.W005" and "visibility timeout (600 s)" in message.msg
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF_MAX": 300}
+    assert run(our_checks.check_delivery_safety) == []
+    celery_conf.task_time_limit = 900
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF_MAX": 300, "LEASE_SECONDS": 1800}
+    assert [m.id for m in run(our_checks.check_delivery_safety)] == ["django_async_email.W005"]
+
+
+def test_lease_shorter_than_the_task_time_limit(celery_conf, settings):
+    celery_conf.task_time_limit = 1200
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "LEASE_SECONDS": 600}
+    assert [m.id for m in run(our_checks.check_delivery_safety)] == ["django_async_email.W006"]
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "LEASE_SECONDS": 1800}
+    assert run(our_checks.check_delivery_safety) == []
+
+
+def test_queue_without_a_consumer_in_the_declared_queues(celery_conf):
+    from kombu import Queue
+
+    celery_conf.task_queues = [Queue("high"), Queue("normal"), Queue("default")]
+    (message,) = run(our_checks.check_delivery_safety)
+    assert message.id == "django_async_email.W007" and message.msg.startswith("Queue(s) low get")
+    celery_conf.task_queues = [Queue("high"), Queue("normal"), Queue("low")]
+    assert run(our_checks.check_delivery_safety) == []
