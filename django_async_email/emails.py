@@ -34,10 +34,17 @@ class AsyncEmailMessage(BaseEmailMessage):
 
     template_name = f"{TEMPLATE_DIR}/notification.html"
 
-    def __init__(self, *args, user_type: str = "", language: str | None = None, **kwargs):
+    #: Set by the preview pages: links get a placeholder instead of a real token.
+    PREVIEW_TOKEN = "preview-token"
+
+    def __init__(self, *args, user_type: str = "", language: str | None = None, preview: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.user_type = user_type
         self.language = language
+        self.preview = preview
+
+    def mint(self, generator, user) -> str:
+        return self.PREVIEW_TOKEN if self.preview else generator.make_token(user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -57,7 +64,10 @@ class AsyncEmailMessage(BaseEmailMessage):
             self._render()
 
     def _render(self):
-        context = make_context(self.get_context_data(), request=self.request)
+        data = self.get_context_data()
+        # The worker has no request, so no i18n context processor: say the language here.
+        data.setdefault("LANGUAGE_CODE", translation.get_language() or "en")
+        context = make_context(data, request=self.request)
         parts = render_parts(self.get_template(), context)
         # A subject is one header line whatever the template produced.
         self.subject = " ".join(parts.get("subject", "").split())
@@ -73,7 +83,7 @@ class VerificationEmail(AsyncEmailMessage):
         context = super().get_context_data(**kwargs)
         user = context["user"]
         context["uid"] = tokens.encode_uid(user.pk)
-        context["token"] = tokens.verification_token_generator.make_token(user)
+        context["token"] = self.mint(tokens.verification_token_generator, user)
         context["url"] = build_link("VERIFICATION_URL", context["base_url"], uid=context["uid"], token=context["token"])
         return context
 
@@ -85,7 +95,7 @@ class PasswordResetEmail(AsyncEmailMessage):
         context = super().get_context_data(**kwargs)
         user = context["user"]
         context["uid"] = tokens.encode_uid(user.pk)
-        context["token"] = tokens.password_reset_token_generator.make_token(user)
+        context["token"] = self.mint(tokens.password_reset_token_generator, user)
         context["url"] = build_link("PASSWORD_RESET_URL", context["base_url"], uid=context["uid"], token=context["token"])
         return context
 

@@ -108,6 +108,7 @@ else:
     raise RuntimeError(f"ASYNC_EMAIL_TEST_DB must be sqlite or postgres, not {_db!r}")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "/static/"
 
 EMAIL_BACKEND = os.environ.get("ASYNC_EMAIL_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 EMAIL_HOST = "127.0.0.1"

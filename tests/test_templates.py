@@ -165,6 +165,7 @@ def test_rendered_in_the_recipients_language(make_user, published):
     message = _sent_message()
     assert message.subject == "Confirmez votre adresse e-mail pour ZamIO"
     assert "Bonjour zoe," in message.body
+    assert '<html lang="fr">' in message.alternatives[0][0]
     email_utils.send_verification_email(make_user(language="", username="max"))
     assert _sent_message().subject == "Confirm your email address for ZamIO"
 

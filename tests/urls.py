@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("django_async_email.link_urls")),
+    path("emails/previews/", include("django_async_email.preview_urls")),
 ]
 if settings.HAVE_DRF:
     urlpatterns.append(path("api/accounts/email/", include("django_async_email.urls")))
