@@ -107,7 +107,9 @@ def check_delivery_safety(**kwargs):
     time_limit = conf.task_time_limit
     if broker in ("redis", "rediss", "sentinel", "sqs"):
         visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
-        longest = max(app_settings.RETRY_BACKOFF_MAX * 1.5, time_limit or 0)
+        from .delivery import longest_retry_delay
+
+        longest = max(longest_retry_delay(), time_limit or 0)
         if longest >= visibility:
             messages.append(checks.Warning(
                 f"A retry delay or task time limit ({longest:g} s) reaches the broker's visibility timeout "
@@ -176,6 +178,18 @@ def check_user_model(**kwargs):
     return errors
 
 
+def check_user_types(**kwargs):
+    if not _settings_ok():
+        return []
+    if app_settings.USER_TYPES is not None and not app_settings.USER_TYPE_FIELD:
+        return [checks.Error(
+            "ASYNC_EMAIL['USER_TYPES'] is set but ASYNC_EMAIL['USER_TYPE_FIELD'] is not, so notifications "
+            "to user types would be accepted and then fail in the worker.",
+            hint="Set USER_TYPE_FIELD to the user model field that holds the type.", id=_id("E008"),
+        )]
+    return []
+
+
 def check_adapter(**kwargs):
     if not _settings_ok():
         return []
@@ -198,7 +212,7 @@ def _settings_ok() -> bool:
 
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
-    check_templates, check_user_model, check_adapter, check_delivery_safety,
+    check_templates, check_user_model, check_user_types, check_adapter, check_delivery_safety,
 ]
 
 

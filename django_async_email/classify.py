@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import ssl
 
 TRANSIENT = "transient"
 PERMANENT = "permanent"
@@ -27,6 +28,10 @@ def classify_send_error(exc: BaseException) -> str:
         return _smtp_code_class(exc.smtp_code)
     if isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, socket.timeout)):
         return TRANSIENT
+    if isinstance(exc, (smtplib.SMTPException, ssl.SSLCertVerificationError)):
+        # No reply code (e.g. STARTTLS or AUTH not supported) or an untrusted certificate:
+        # configuration problems that a retry will not fix.
+        return PERMANENT
     if isinstance(exc, OSError):
         # Connection refused/reset, unreachable network, DNS failure: the server may come back.
         return TRANSIENT

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 SETTINGS_NAME = "ASYNC_EMAIL"
@@ -188,13 +187,19 @@ VALIDATORS = {
 }
 
 
+def _config_error(message: str):
+    from .exceptions import AsyncEmailConfigurationError  # a subclass of ImproperlyConfigured
+
+    return AsyncEmailConfigurationError(message)
+
+
 def validate_settings(user_settings: Any) -> dict[str, Any]:
     """Merge ``user_settings`` over the defaults; raise ``ImproperlyConfigured`` naming a bad key."""
     if not isinstance(user_settings, dict):
-        raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict, not {type(user_settings).__name__}.")
+        raise _config_error(f"{SETTINGS_NAME} must be a dict, not {type(user_settings).__name__}.")
     unknown = sorted(set(user_settings) - set(DEFAULTS))
     if unknown:
-        raise ImproperlyConfigured(
+        raise _config_error(
             f"{SETTINGS_NAME} has unknown key(s): {', '.join(unknown)}. "
             f"Known keys: {', '.join(sorted(DEFAULTS))}."
         )
@@ -204,7 +209,7 @@ def validate_settings(user_settings: Any) -> dict[str, Any]:
     for key, value in user_settings.items():
         check, expected = VALIDATORS[key]
         if not check(value):
-            raise ImproperlyConfigured(f"{SETTINGS_NAME}['{key}'] must be {expected}; got {value!r}.")
+            raise _config_error(f"{SETTINGS_NAME}['{key}'] must be {expected}; got {value!r}.")
     return merged
 
 

@@ -43,15 +43,21 @@ class DeliveryReport:
 
 
 def retry_countdown(attempt: int, *, rng=random.random) -> float:
-    """Exponential backoff: ``base * 2**(attempt-1)``, capped, times a jitter factor in [1, 1.5).
+    """Exponential backoff: ``base * 2**(attempt-1)`` times a jitter factor in [1, 1.5), capped
+    at ``RETRY_BACKOFF_MAX``.
 
     The jitter spreads retries of many rows apart; it is multiplicative and below 2, so
-    each delay is still longer than the one before.
+    each delay is still longer than the one before (until the cap).
     """
-    delay = min(app_settings.RETRY_BACKOFF * (2 ** max(attempt - 1, 0)), app_settings.RETRY_BACKOFF_MAX)
+    delay = app_settings.RETRY_BACKOFF * (2 ** max(attempt - 1, 0))
     if app_settings.RETRY_JITTER:
         delay *= 1 + rng() / 2
-    return delay
+    return min(delay, app_settings.RETRY_BACKOFF_MAX)
+
+
+def longest_retry_delay() -> float:
+    """The longest countdown the current settings can produce (for the system checks)."""
+    return retry_countdown(app_settings.MAX_RETRIES, rng=lambda: 1.0) if app_settings.MAX_RETRIES else 0.0
 
 
 def claim_emails(email_ids, *, now=None) -> tuple[str, list[OutboxEmail]]:
@@ -89,17 +95,15 @@ def build_message(email: OutboxEmail, adapter=None, connection=None):
     """Render one row into a ready-to-send ``EmailMultiAlternatives``."""
     adapter = adapter or get_adapter()
     user = email.user
-    context = {
-        "user": user,
-        "recipient": email.recipient,
-        "email_type": email.email_type,
-        "site_name": app_settings.site_name,
-        **email.context,
-    }
-    template_name = None
     broadcast = email.broadcast
+    # The caller's extra context first, so it can add variables but not replace ours.
+    context = dict(broadcast.context) if broadcast is not None else {}
+    context.update(
+        user=user, recipient=email.recipient, email_type=email.email_type, site_name=app_settings.site_name,
+        **email.context,
+    )
+    template_name = None
     if broadcast is not None:
-        context.update(broadcast.context)
         context.update(subject=broadcast.subject, message=broadcast.message, email_type=broadcast.email_type)
         template_name = broadcast.template_name or None
     if email.kind == "invitation":

@@ -64,7 +64,10 @@ def _queue_rows(kind: str, rows: list[OutboxEmail]) -> str:
         # Batch tasks take a list of row ids; the single-email tasks take one id.
         payload = ids if task.name in BATCH_TASK_NAMES else ids[0]
         publish_on_commit(task, args=[payload], queue_class=queue_class, task_id=task_id, using=using)
-    signals.email_queued.send_robust(sender=OutboxEmail, emails=rows, task_id=task_id)
+        # Announced once the rows are really there: a rollback announces nothing.
+        transaction.on_commit(
+            lambda: signals.email_queued.send_robust(sender=OutboxEmail, emails=rows, task_id=task_id), using=using
+        )
     return task_id
 
 

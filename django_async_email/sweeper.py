@@ -40,7 +40,7 @@ def requeue_stuck_emails(*, stuck_after: int | None = None, now=None, dry_run: b
     from .tasks import send_bulk_notification_email_task
 
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=stuck_after or app_settings.STUCK_AFTER)
+    cutoff = now - timedelta(seconds=app_settings.STUCK_AFTER if stuck_after is None else stuck_after)
     report = {"leases_released": 0, "emails_republished": 0, "tasks_published": 0, "broadcasts_restarted": 0}
 
     expired = list(

@@ -66,12 +66,18 @@ class SignedTokenGenerator:
     def _num_seconds(self, dt: datetime) -> int:
         return int((dt - _EPOCH).total_seconds())
 
-    def _make_token_with_timestamp(self, user, timestamp: int) -> str:
+    def _secrets(self) -> list[str]:
+        """The key tokens are made with, then the old keys they are still accepted with."""
+        if self._secret:
+            return [self._secret]
+        return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+
+    def _make_token_with_timestamp(self, user, timestamp: int, secret: str | None = None) -> str:
         ts_b36 = int_to_base36(timestamp)
         digest = salted_hmac(
             self.key_salt,
             f"{user.pk}{self.hash_value(user)}{timestamp}",
-            secret=self._secret or settings.SECRET_KEY,
+            secret=secret or self._secrets()[0],
             algorithm=self.algorithm,
         ).hexdigest()[::2]
         return f"{ts_b36}-{digest}"
@@ -88,7 +94,9 @@ class SignedTokenGenerator:
             timestamp = base36_to_int(ts_b36)
         except ValueError:
             return "malformed"
-        if not constant_time_compare(self._make_token_with_timestamp(user, timestamp), token):
+        # Links made before a key rotation keep working while the old key is in SECRET_KEY_FALLBACKS.
+        if not any(constant_time_compare(self._make_token_with_timestamp(user, timestamp, secret), token)
+                   for secret in self._secrets()):
             return "invalid"
         if self._num_seconds(self._now()) - timestamp > self.timeout_seconds:
             return "expired"

@@ -131,9 +131,11 @@ def celery_conf():
 def test_retry_delays_beyond_the_redis_visibility_timeout(celery_conf, settings):
     celery_conf.broker_url = "redis://127.0.0.1:6379/0"
     celery_conf.broker_transport_options = {"visibility_timeout": 600}
-    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF_MAX": 3600}
+    # 600 s base, third retry: 600 * 4 * up to 1.5, capped at 3600.
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF": 600, "MAX_RETRIES": 3, "RETRY_BACKOFF_MAX": 3600}
     (message,) = run(our_checks.check_delivery_safety)
     assert message.id == "django_async_email.W005" and "visibility timeout (600 s)" in message.msg
+    assert "(3600 s)" in message.msg
     settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF_MAX": 300}
     assert run(our_checks.check_delivery_safety) == []
     celery_conf.task_time_limit = 900
@@ -156,4 +158,16 @@ def test_queue_without_a_consumer_in_the_declared_queues(celery_conf):
     (message,) = run(our_checks.check_delivery_safety)
     assert message.id == "django_async_email.W007" and message.msg.startswith("Queue(s) low get")
     celery_conf.task_queues = [Queue("high"), Queue("normal"), Queue("low")]
+    assert run(our_checks.check_delivery_safety) == []
+
+
+def test_user_types_without_a_field(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "USER_TYPE_FIELD": None, "USER_TYPES": ["Artist"]}
+    assert [m.id for m in run(our_checks.check_user_types)] == ["django_async_email.E008"]
+
+
+def test_default_retry_policy_fits_the_default_redis_visibility_timeout(celery_conf, settings):
+    celery_conf.broker_url = "redis://127.0.0.1:6379/0"
+    celery_conf.broker_transport_options = {}
+    del settings.ASYNC_EMAIL
     assert run(our_checks.check_delivery_safety) == []

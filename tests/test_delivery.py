@@ -235,7 +235,9 @@ def test_signals_and_logging(queued, smtp_backend, caplog):
     assert ("WARNING", f"Transient failure sending email {rows[2].pk}") in levels
 
 
-def test_email_queued_signal(make_user, published):
+def test_email_queued_signal_is_sent_on_commit_only(make_user, published, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
     seen = []
 
     def receiver(sender, emails, task_id, **kwargs):
@@ -243,7 +245,13 @@ def test_email_queued_signal(make_user, published):
 
     signals.email_queued.connect(receiver)
     try:
-        task_id = email_utils.send_welcome_email(make_user())
+        with django_capture_on_commit_callbacks(execute=True):
+            task_id = email_utils.send_welcome_email(make_user())
+            assert seen == []
+        with django_capture_on_commit_callbacks(execute=True):
+            with pytest.raises(RuntimeError), transaction.atomic():
+                email_utils.send_welcome_email(make_user())
+                raise RuntimeError
     finally:
         signals.email_queued.disconnect(receiver)
     assert seen == [(1, task_id)]
@@ -311,3 +319,23 @@ def test_sent_rows_are_recorded_as_the_batch_goes(queued, settings):
     statuses = list(OutboxEmail.objects.order_by("pk").values_list("status", flat=True))
     # Rows 1-2 were flushed when the second was sent; the third was flushed on the way out.
     assert statuses == ["sent", "sent", "sent", "sending", "sending"]
+
+
+def test_errors_without_a_reply_code_are_permanent():
+    import ssl
+
+    assert classify_send_error(smtplib.SMTPNotSupportedError("STARTTLS extension not supported")) == PERMANENT
+    assert classify_send_error(ssl.SSLCertVerificationError("certificate verify failed")) == PERMANENT
+
+
+def test_backoff_cap_applies_after_the_jitter(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF": 100, "RETRY_BACKOFF_MAX": 120}
+    assert retry_countdown(2, rng=lambda: 0.999) == 120
+
+
+def test_caller_context_cannot_replace_built_in_variables(make_user, published):
+    user = make_user(username="real")
+    email_utils.send_notification_to_users([user.pk], "Hello", "Body", context={"user": None, "site_name": "Evil",
+                                                                                  "extra": 1})
+    deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    assert "Hello real," in mail.outbox[0].body and "Evil" not in mail.outbox[0].body

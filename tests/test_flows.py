@@ -330,3 +330,17 @@ def test_task_results_carry_no_token(make_user, published):
     token = _link_params(mail.outbox[-1])["token"]
     assert result == {"sent": 1, "failed": 0, "retrying": 0}
     assert token not in repr(result)
+
+
+def test_links_survive_a_secret_key_rotation(make_user, settings):
+    user = make_user()
+    token = tokens.verification_token_generator.make_token(user)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-brand-new-key", [old_key]
+    assert flows.verify_email(tokens.encode_uid(user.pk), token) == user
+    settings.SECRET_KEY_FALLBACKS = []
+    other = make_user()
+    stale = tokens.SignedTokenGenerator.__new__(tokens.EmailVerificationTokenGenerator)
+    stale.__init__(secret=old_key)
+    with pytest.raises(TokenError):
+        flows.verify_email(tokens.encode_uid(other.pk), stale.make_token(other))

@@ -159,13 +159,14 @@ def test_publish_lost_at_commit_is_recovered_by_the_sweeper(celery_worker, smtp,
     from tests.celery_app import app
 
     user = make_user(email="lost@example.com")
-    original = app.conf.broker_url, app.conf.task_publish_retry
-    app.conf.broker_url, app.conf.task_publish_retry = "redis://127.0.0.1:9/0", False  # nothing listens on 9
+    original = app.conf.broker_url, app.conf.broker_transport, app.conf.task_publish_retry
+    # Nothing listens on port 9: the publish after commit fails for real.
+    app.conf.broker_url, app.conf.broker_transport, app.conf.task_publish_retry = "redis://127.0.0.1:9/0", None, False
     app._pool, app.amqp._producer_pool = None, None
     try:
         email_utils.send_welcome_email(user)  # commits; the publish fails
     finally:
-        app.conf.broker_url, app.conf.task_publish_retry = original
+        app.conf.broker_url, app.conf.broker_transport, app.conf.task_publish_retry = original
         app._pool, app.amqp._producer_pool = None, None
     assert "stay queued for the sweeper" in caplog.text
     time.sleep(1.5)

@@ -143,7 +143,9 @@ ASYNC_EMAIL = {
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
-    # Kombu's filesystem transport: messages are files in a folder, no server needed.
+    # Kombu's filesystem transport: messages are files in a folder, no server needed. The
+    # package's variant writes each file atomically, so a polling worker never reads half.
+    CELERY_BROKER_TRANSPORT = "django_async_email.contrib.filesystem_broker:Transport"
     BROKER_DIR = VAR_DIR / "broker"
     for _folder in ("queue", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
