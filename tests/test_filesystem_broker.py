@@ -8,7 +8,8 @@ from kombu import Connection
 
 
 def test_a_reader_never_sees_a_partial_message(tmp_path):
-    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path),
+               "control_folder": str(tmp_path / "control")}
     url = "filesystem://"
     transport = "django_async_email.contrib.filesystem_broker:Transport"
     payload = {"body": "x" * 200_000}
