@@ -194,3 +194,14 @@ def test_commands_wait_for_a_real_worker(celery_worker, smtp, make_user):
         call_command("send_notification", user_types=["Station"], subject="Maintenance", message="Tonight",
                      timeout=30, stdout=out)
         assert "Station: 3 sent, 0 failed." in out.getvalue() and "[####" in out.getvalue()
+
+
+def test_system_status_sees_the_worker_and_its_queues(celery_worker, make_user):
+    from django_async_email.status import system_status
+
+    status = system_status(inspect_timeout=3)
+    assert status["broker"]["reachable"] is True
+    ours = [queues for name, queues in status["workers"].items() if name.startswith("tests-")]
+    assert ours and all(set(q) >= {"high", "normal", "low"} for q in ours), status["workers"]
+    assert status["queues_without_consumer"] == []
+    assert set(status["broker"]["queue_depths"]) == {"high", "normal", "low"}
