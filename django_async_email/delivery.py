@@ -264,7 +264,7 @@ def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, 
         row.last_error = errors.get(pk, "")
     if report.sent:
         signals.email_sent.send_robust(sender=OutboxEmail, emails=[by_id[pk] for pk in report.sent])
-        logger.info("Sent %d email(s): %s", len(report.sent), report.sent)
+        logger.info("Sent %d email(s)", len(report.sent))
     if report.failed:
         signals.email_failed.send_robust(sender=OutboxEmail, emails=[by_id[pk] for pk in report.failed])
     if report.retry:
@@ -275,11 +275,16 @@ def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, 
 
 
 def update_broadcast_states(broadcast_ids) -> None:
-    """Mark broadcasts done once no row is pending (one query per broadcast in the batch)."""
+    """Mark broadcasts done once no row is pending.
+
+    Index probes only (``exists()`` on broadcast + status), never a count over the whole
+    broadcast, so the cost per chunk stays flat however many recipients it has.
+    """
     for broadcast in Broadcast.objects.filter(pk__in=broadcast_ids).exclude(state=Broadcast.State.CANCELLED):
-        progress = broadcast.progress()
-        if broadcast.total is not None and progress["pending"] == 0:
-            state = Broadcast.State.DONE_WITH_FAILURES if progress["failed"] else Broadcast.State.DONE
+        rows = OutboxEmail.objects.filter(broadcast_id=broadcast.pk)
+        if broadcast.total is not None and not rows.filter(status__in=[Status.QUEUED, Status.SENDING]).exists():
+            failed = rows.filter(status=Status.FAILED).exists()
+            state = Broadcast.State.DONE_WITH_FAILURES if failed else Broadcast.State.DONE
             Broadcast.objects.filter(pk=broadcast.pk).update(state=state, finished_at=timezone.now())
         elif broadcast.state == Broadcast.State.QUEUED:
             Broadcast.objects.filter(pk=broadcast.pk).update(state=Broadcast.State.SENDING)

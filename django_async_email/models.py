@@ -167,7 +167,11 @@ class OutboxEmail(models.Model):
         verbose_name = _("email")
         verbose_name_plural = _("emails")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "created_at"], name="async_email_status_created")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="async_email_status_created"),
+            # Broadcast progress checks probe this, so their cost does not grow with the audience.
+            models.Index(fields=["broadcast", "status"], name="async_email_broadcast_status"),
+        ]
         constraints = [
             # Re-running a fan-out adds no second row for the same user.
             models.UniqueConstraint(
