@@ -202,6 +202,22 @@ def check_adapter(**kwargs):
     return []
 
 
+def check_api_permissions(**kwargs):
+    if not _settings_ok():
+        return []
+    errors = []
+    for endpoint, paths in app_settings.API_PERMISSIONS.items():
+        for path in paths:
+            try:
+                import_string(path)
+            except ImportError as exc:
+                errors.append(checks.Error(
+                    f"ASYNC_EMAIL['API_PERMISSIONS']['{endpoint}'] names {path!r}, which cannot be imported: {exc}",
+                    id=_id("E009"),
+                ))
+    return errors
+
+
 def _settings_ok() -> bool:
     try:
         app_settings.as_dict()
@@ -213,6 +229,7 @@ def _settings_ok() -> bool:
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
     check_templates, check_user_model, check_user_types, check_adapter, check_delivery_safety,
+    check_api_permissions,
 ]
 
 

@@ -24,7 +24,7 @@ from .adapter import get_adapter
 from .classify import TRANSIENT, breaks_connection, classify_send_error, describe_error
 from .conf import app_settings
 from .models import Broadcast, Invitation, OutboxEmail, Status
-from .users import language_of, user_type_of
+from .users import email_of, language_of, user_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +35,13 @@ class DeliveryReport:
 
     sent: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)
     retry_countdown: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"sent": len(self.sent), "failed": len(self.failed), "retrying": len(self.retry)}
+        return {"sent": len(self.sent), "failed": len(self.failed), "retrying": len(self.retry),
+                **({"suppressed": len(self.suppressed)} if self.suppressed else {})}
 
 
 def retry_countdown(attempt: int, *, rng=random.random) -> float:
@@ -89,6 +91,26 @@ def _invitation_token(email: OutboxEmail) -> str:
     token = tokens.make_invitation_token()
     Invitation.objects.filter(pk=email.invitation_id).update(token_hash=tokens.hash_invitation_token(token))
     return token
+
+
+#: Kinds whose link token is bound to the account's current address.
+ADDRESS_BOUND_KINDS = ("verification", "password_reset")
+
+
+def stale_recipient(email: OutboxEmail) -> str:
+    """Why a row must not be sent any more ("" if it may be).
+
+    A verification or reset link is minted for the address the account has now; sending it
+    to the address the row was queued for, after the account changed address, would hand
+    the old address a link that acts on the new one.
+    """
+    if email.kind not in ADDRESS_BOUND_KINDS or email.user_id is None and email.context.get("lookup"):
+        return ""
+    if email.user is None:
+        return "The account no longer exists."
+    if email_of(email.user).casefold() != email.recipient.casefold():
+        return "The account's email address changed after this email was queued."
+    return ""
 
 
 def build_message(email: OutboxEmail, adapter=None, connection=None):
@@ -158,6 +180,12 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], token: str, 
                 # each paying the timeout again.
                 report.retry.append(row.pk)
                 errors[row.pk] = f"Not attempted after connection failure: {broken}"
+                continue
+            stale = stale_recipient(row)
+            if stale:
+                report.suppressed.append(row.pk)
+                errors[row.pk] = stale
+                logger.warning("Not sending email %s (%s): %s", row.pk, row.kind, stale)
                 continue
             try:
                 message = build_message(row, adapter=adapter, connection=connection)
@@ -254,6 +282,10 @@ def record_outcomes(token: str, rows, report: DeliveryReport, errors: dict[int, 
         if report.failed:
             mine.filter(pk__in=report.failed).update(
                 status=Status.FAILED, last_error=_error_case(report.failed, errors), **released
+            )
+        if report.suppressed:
+            mine.filter(pk__in=report.suppressed).update(
+                status=Status.SUPPRESSED, last_error=_error_case(report.suppressed, errors), **released
             )
         if report.retry:
             mine.filter(pk__in=report.retry).update(

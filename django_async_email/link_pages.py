@@ -9,7 +9,6 @@ templates (``{base_url}/verify-email?uid=...&token=...``) land here.
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
@@ -18,6 +17,7 @@ from django.views.decorators.cache import never_cache
 
 from . import flows
 from .exceptions import InvalidEmailInput, TokenError
+from .users import has_field
 
 
 class NewPasswordForm(forms.Form):
@@ -102,7 +102,7 @@ class AcceptInvitationView(View):
         form = AcceptInvitationForm(request.POST)
         if form.is_valid():
             profile = {k: form.cleaned_data[k] for k in ("first_name", "last_name")
-                       if form.cleaned_data[k] and _has_field(k)}
+                       if form.cleaned_data[k] and has_field(k)}
             try:
                 flows.accept_invitation(token, form.cleaned_data["new_password1"], **profile)
             except TokenError:
@@ -113,6 +113,3 @@ class AcceptInvitationView(View):
                 return _render(request, "done.html", {"message": _("Your account is ready. You can sign in.")})
         return _render(request, "accept_invitation.html", {"token": token, "form": form}, status=400)
 
-
-def _has_field(name: str) -> bool:
-    return any(f.name == name for f in get_user_model()._meta.get_fields())

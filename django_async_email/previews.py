@@ -99,16 +99,21 @@ class PreviewIndexView(View):
                       {"kinds": kinds, "languages": settings.LANGUAGES})
 
 
+def _variant(request) -> tuple[str, str | None]:
+    """The user type and language asked for, each checked against what is configured."""
+    user_type = request.GET.get("user_type", "")
+    if user_type and user_type not in allowed_user_types():
+        raise Http404("No such user type.")
+    language = request.GET.get("lang") or None
+    if language and language not in dict(settings.LANGUAGES):
+        raise Http404("No such language.")
+    return user_type, language
+
+
 @method_decorator(staff_member_required, name="dispatch")
 class PreviewDetailView(View):
     def get(self, request, kind):
-        user_type = request.GET.get("user_type", "")
-        if user_type and user_type not in allowed_user_types():
-            raise Http404("No such user type.")
-        language = request.GET.get("lang") or None
-        if language and language not in dict(settings.LANGUAGES):
-            raise Http404("No such language.")
-        preview = render_preview(kind, user_type, language)
+        preview = render_preview(kind, *_variant(request))
         return render(request, "django_async_email/previews/detail.html",
                       {"preview": preview, "variants": variants(kind), "languages": settings.LANGUAGES})
 
@@ -118,7 +123,7 @@ class PreviewHTMLView(View):
     """The HTML part alone, for the detail page's sandboxed iframe."""
 
     def get(self, request, kind):
-        preview = render_preview(kind, request.GET.get("user_type", ""), request.GET.get("lang") or None)
+        preview = render_preview(kind, *_variant(request))
         response = HttpResponse(preview.html)
         # Email HTML must not run scripts or load anything in the admin's origin.
         response["Content-Security-Policy"] = "default-src 'none'; img-src data: https:; style-src 'unsafe-inline'"

@@ -28,6 +28,12 @@ def user_type_of(user) -> str:
     return getattr(user, field, "") or ""
 
 
+def has_field(name: str) -> bool:
+    """Whether the user model has a concrete field called ``name``."""
+    return any(getattr(f, "name", None) == name and getattr(f, "concrete", False)
+               for f in get_user_model()._meta.get_fields())
+
+
 def allowed_user_types() -> list[str]:
     """``USER_TYPES`` if set, else the choices of ``USER_TYPE_FIELD``, else none."""
     if app_settings.USER_TYPES is not None:

@@ -171,3 +171,9 @@ def test_default_retry_policy_fits_the_default_redis_visibility_timeout(celery_c
     celery_conf.broker_transport_options = {}
     del settings.ASYNC_EMAIL
     assert run(our_checks.check_delivery_safety) == []
+
+
+def test_api_permission_paths_are_checked(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "API_PERMISSIONS": {"system_status": ["nowhere.IsOps"]}}
+    (message,) = run(our_checks.check_api_permissions)
+    assert message.id == "django_async_email.E009" and "'nowhere.IsOps'" in message.msg

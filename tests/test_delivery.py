@@ -339,3 +339,15 @@ def test_caller_context_cannot_replace_built_in_variables(make_user, published):
                                                                                   "extra": 1})
     deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
     assert "Hello real," in mail.outbox[0].body and "Evil" not in mail.outbox[0].body
+
+
+@pytest.mark.parametrize("send", [email_utils.send_verification_email, email_utils.send_password_reset_email])
+def test_a_link_for_a_changed_address_is_not_sent_to_the_old_one(send, make_user, published):
+    user = make_user(email="old@example.com")
+    send(user)
+    user.email = "new@example.com"
+    user.save()
+    report = deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    assert report.suppressed and mail.outbox == []
+    row = OutboxEmail.objects.get()
+    assert row.status == "suppressed" and "address changed" in row.last_error

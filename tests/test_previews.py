@@ -64,3 +64,8 @@ def test_language_variant(admin_client):
 
 def test_unknown_kind_is_404(admin_client):
     assert admin_client.get("/emails/previews/nope/").status_code == 404
+
+
+def test_html_view_checks_its_parameters_too(admin_client):
+    assert admin_client.get("/emails/previews/welcome/html/?user_type=../../x").status_code == 404
+    assert admin_client.get("/emails/previews/welcome/html/?lang=xx").status_code == 404

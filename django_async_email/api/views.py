@@ -14,6 +14,7 @@ from .. import email_utils, flows
 
 from ..exceptions import InvalidEmailInput, TokenError
 from ..status import system_status
+from ..users import has_field
 from ..verification import is_verified
 from . import serializers as s
 from .permissions import permission_classes_for
@@ -45,6 +46,8 @@ def accepted(task_id) -> Response:
 
 
 class ResendVerificationView(EmailAPIView):
+    """Send the signed-in user a new verification email."""
+
     endpoint = "resend_verification"
     throttle_classes = (throttle(PerIPThrottle, "verification_ip"), throttle(PerUserThrottle, "verification_user"))
 
@@ -60,6 +63,8 @@ class ResendVerificationView(EmailAPIView):
 
 
 class RequestPasswordResetView(EmailAPIView):
+    """Ask for a password reset email; the answer is the same whether or not the account exists."""
+
     endpoint = "request_password_reset"
     authentication_classes = ()  # anonymous: no session, so no CSRF and no per-user difference
     throttle_classes = (throttle(PerIPThrottle, "password_reset_ip"),
@@ -76,6 +81,8 @@ class RequestPasswordResetView(EmailAPIView):
 
 
 class SendInvitationView(EmailAPIView):
+    """Invite someone to create an account with a user type."""
+
     endpoint = "send_invitation"
     throttle_classes = (throttle(PerUserThrottle, "invitation_user"),)
 
@@ -93,6 +100,8 @@ class SendInvitationView(EmailAPIView):
 
 
 class SendNotificationToUsersView(EmailAPIView):
+    """Send a notification to chosen users (admins)."""
+
     endpoint = "send_notification_to_users"
     throttle_classes = (throttle(PerUserThrottle, "notification_admin"),)
 
@@ -110,6 +119,8 @@ class SendNotificationToUsersView(EmailAPIView):
 
 
 class SendNotificationToUserTypeView(EmailAPIView):
+    """Send a notification to every active user of one or more types (admins)."""
+
     endpoint = "send_notification_to_user_type"
     throttle_classes = (throttle(PerUserThrottle, "notification_admin"),)
 
@@ -129,6 +140,8 @@ class SendNotificationToUserTypeView(EmailAPIView):
 
 
 class SystemStatusView(EmailAPIView):
+    """Configuration findings, broker, workers, queues and recent outcomes (admins)."""
+
     endpoint = "system_status"
 
     @describe("Email system status for operators", responses={200: (None, "Status report")})
@@ -137,6 +150,8 @@ class SystemStatusView(EmailAPIView):
 
 
 class VerifyEmailView(EmailAPIView):
+    """Confirm an email address with the uid and token from the link."""
+
     endpoint = "verify_email"
     authentication_classes = ()
 
@@ -153,6 +168,8 @@ class VerifyEmailView(EmailAPIView):
 
 
 class ConfirmPasswordResetView(EmailAPIView):
+    """Set a new password with the uid and token from the link."""
+
     endpoint = "confirm_password_reset"
     authentication_classes = ()
 
@@ -172,6 +189,8 @@ class ConfirmPasswordResetView(EmailAPIView):
 
 
 class AcceptInvitationView(EmailAPIView):
+    """Create the invited account with the token from the link."""
+
     endpoint = "accept_invitation"
     authentication_classes = ()
 
@@ -182,7 +201,7 @@ class AcceptInvitationView(EmailAPIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         token, password = data.pop("token"), data.pop("password")
-        profile = {k: v for k, v in data.items() if v}
+        profile = {k: v for k, v in data.items() if v and has_field(k)}
         try:
             flows.accept_invitation(token, password, **profile)
         except TokenError as exc:
