@@ -45,10 +45,28 @@ def check_from_email(**kwargs):
 
 
 def email_backend_path() -> str:
-    return (app_settings.EMAIL_BACKEND if _settings_ok() else None) or settings.EMAIL_BACKEND
+    from .mailer import backend_path
+
+    try:
+        return backend_path()
+    except ImproperlyConfigured:  # E001 reports the settings themselves
+        return ""
 
 
 def check_email_backend(**kwargs):
+    from .mailer import mailer_alias, mailers_configured
+
+    if _settings_ok() and mailers_configured():
+        if mailer_alias() not in settings.MAILERS:
+            return [checks.Error(
+                f"MAILERS has no mailer {mailer_alias()!r} for this package to send through.",
+                hint="Add it to MAILERS, or set ASYNC_EMAIL['MAILER'] to one that exists.", id=_id("E003"),
+            )]
+        if app_settings.EMAIL_BACKEND:
+            return [checks.Error(
+                "ASYNC_EMAIL['EMAIL_BACKEND'] is not used when MAILERS is defined.",
+                hint="Name a mailer with ASYNC_EMAIL['MAILER'] instead.", id=_id("E010"),
+            )]
     path = email_backend_path()
     try:
         import_string(path)

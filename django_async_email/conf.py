@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_PRIORITIES": {"high": None, "normal": None, "low": None},
     # Delivery
     "EMAIL_BACKEND": None,
+    "MAILER": None,
     "SEND_TIMEOUT": 30,
     "MAX_RETRIES": 3,
     "RETRY_BACKOFF": 60.0,
@@ -157,6 +158,7 @@ VALIDATORS = {
     "QUEUES": (_is_queue_map, "a dict with exactly the keys 'high', 'normal', 'low' and non-empty names"),
     "QUEUE_PRIORITIES": (_is_priority_map, "a dict of 'high'/'normal'/'low' to None or 0-255"),
     "EMAIL_BACKEND": (_is_optional_str, "a dotted path or None"),
+    "MAILER": (_is_optional_str, "a MAILERS alias or None"),
     "SEND_TIMEOUT": (lambda v: v is None or _is_non_negative_number(v) and v > 0, "seconds > 0 or None"),
     "MAX_RETRIES": (_is_non_negative_int, "an integer >= 0"),
     "RETRY_BACKOFF": (_is_non_negative_number, "seconds >= 0"),

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
@@ -23,6 +22,7 @@ from . import signals, tokens
 from .adapter import get_adapter
 from .classify import TRANSIENT, breaks_connection, classify_send_error, describe_error
 from .conf import app_settings
+from .mailer import open_connection
 from .models import Broadcast, Invitation, OutboxEmail, Status
 from .users import email_of, language_of, user_type_of
 
@@ -167,10 +167,7 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], token: str, 
     adapter = get_adapter()
     unrecorded: list[int] = []
     if connection is None:
-        kwargs = {}
-        if app_settings.SEND_TIMEOUT is not None:
-            kwargs["timeout"] = app_settings.SEND_TIMEOUT
-        connection = get_connection(app_settings.EMAIL_BACKEND, fail_silently=False, **kwargs)
+        connection = open_connection()
     broken = None
     refused: dict = {}
     try:

@@ -55,8 +55,8 @@ class AsyncEmailMessage(BaseEmailMessage):
         context["user_type"] = self.user_type
         return context
 
-    def message(self):
-        msg = super().message()
+    def message(self, *args, **kwargs):  # Django 6 passes a policy
+        msg = super().message(*args, **kwargs)
         # The standard library's generator picks a boundary by compiling a fresh regular
         # expression for every message (about a tenth of a bulk message's CPU); a random
         # boundary set here skips that, and 128 random bits cannot occur in the content.

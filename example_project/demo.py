@@ -425,10 +425,11 @@ def print_failures(jobs: list[Job]) -> None:
 def print_output_location(jobs: list[Job], files_before: set[Path]) -> None:
     from django.conf import settings
 
-    if settings.EMAIL_BACKEND != "django.core.mail.backends.filebased.EmailBackend":
-        print(f"Emails were sent with {settings.EMAIL_BACKEND} to {settings.EMAIL_HOST}:{settings.EMAIL_PORT}.")
+    backend, options = settings.EXAMPLE_EMAIL["BACKEND"], settings.EXAMPLE_EMAIL["OPTIONS"]
+    if "file_path" not in options:
+        print(f"Emails were sent with {backend} to {options['host']}:{options['port']}.")
         return
-    folder = Path(settings.EMAIL_FILE_PATH)
+    folder = Path(options["file_path"])
     new_files = sorted(p for p in folder.glob("*.log") if p not in files_before)
     messages = sum(count_messages(p) for p in new_files)
     print(f"Emails were written to {folder}{os.sep}")
@@ -468,7 +469,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     migrate()
     seed_users(args.artists)
-    files_before = email_files(getattr(settings, "EMAIL_FILE_PATH", None))
+    files_before = email_files(settings.EXAMPLE_EMAIL["OPTIONS"].get("file_path"))
     worker = Worker(args.var_dir, queue_names())
     try:
         worker.start()

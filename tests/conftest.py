@@ -152,11 +152,27 @@ def published(monkeypatch):
 
 
 @pytest.fixture
-def smtp_backend(settings, smtp):
+def email_backend(settings):
+    """Choose the email backend the way this Django version configures it (MAILERS on 6.1+)."""
+
+    def use(path, **smtp_options):
+        if settings.USE_MAILERS:
+            options = {"timeout": 5, **smtp_options} if path.endswith("smtp.EmailBackend") else {}
+            settings.MAILERS = {"default": {"BACKEND": path, "OPTIONS": options}}
+        else:
+            settings.EMAIL_BACKEND = path
+            if "host" in smtp_options:
+                settings.EMAIL_HOST = smtp_options["host"]
+            if "port" in smtp_options:
+                settings.EMAIL_PORT = smtp_options["port"]
+
+    return use
+
+
+@pytest.fixture
+def smtp_backend(email_backend, smtp):
     """Send through Django's SMTP backend to the in-process aiosmtpd server."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = smtp.host
-    settings.EMAIL_PORT = smtp.port
+    email_backend("django.core.mail.backends.smtp.EmailBackend", host=smtp.host, port=smtp.port)
     return smtp
 
 

@@ -8,6 +8,8 @@
 
 import os
 import tempfile
+
+import django
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -110,9 +112,21 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 
-EMAIL_BACKEND = os.environ.get("ASYNC_EMAIL_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
-EMAIL_HOST = "127.0.0.1"
-EMAIL_PORT = int(os.environ.get("ASYNC_EMAIL_TEST_SMTP_PORT", "2525"))
+_email_backend = os.environ.get("ASYNC_EMAIL_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+_smtp_port = int(os.environ.get("ASYNC_EMAIL_TEST_SMTP_PORT", "2525"))
+_send_timeout = float(os.environ.get("ASYNC_EMAIL_TEST_SEND_TIMEOUT", "5"))
+# Django 6.1 replaced the EMAIL_* settings with MAILERS; test each Django the way it is meant.
+USE_MAILERS = django.VERSION >= (6, 1)
+if USE_MAILERS:
+    _smtp = _email_backend.endswith("smtp.EmailBackend")
+    MAILERS = {"default": {
+        "BACKEND": _email_backend,
+        "OPTIONS": {"host": "127.0.0.1", "port": _smtp_port, "timeout": _send_timeout} if _smtp else {},
+    }}
+else:
+    EMAIL_BACKEND = _email_backend
+    EMAIL_HOST = "127.0.0.1"
+    EMAIL_PORT = _smtp_port
 DEFAULT_FROM_EMAIL = "ZamIO <no-reply@zamio.test>"
 
 ASYNC_EMAIL = {
@@ -121,7 +135,7 @@ ASYNC_EMAIL = {
     "SITE_NAME": "ZamIO",
     "RETRY_BACKOFF": float(os.environ.get("ASYNC_EMAIL_TEST_RETRY_BACKOFF", "0.2")),
     "RETRY_BACKOFF_MAX": 2.0,
-    "SEND_TIMEOUT": float(os.environ.get("ASYNC_EMAIL_TEST_SEND_TIMEOUT", "5")),
+    "SEND_TIMEOUT": _send_timeout,
     "BULK_CHUNK_SIZE": 50,
     "LEASE_SECONDS": int(os.environ.get("ASYNC_EMAIL_TEST_LEASE_SECONDS", "600")),
     "RECORD_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_RECORD_EVERY", "50")),

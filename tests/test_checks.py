@@ -1,4 +1,5 @@
 import pytest
+from django.conf import settings
 from django.core import checks
 
 from django_async_email import checks as our_checks
@@ -38,17 +39,26 @@ def test_placeholder_from_address(settings):
     assert [m.id for m in run(our_checks.check_from_email)] == ["django_async_email.W002"]
 
 
-def test_unusable_email_backend(settings):
-    settings.EMAIL_BACKEND = "myproject.mail.NoSuchBackend"
+def test_unusable_email_backend(email_backend):
+    email_backend("myproject.mail.NoSuchBackend")
     (message,) = run(our_checks.check_email_backend)
     assert message.id == "django_async_email.E003"
     assert message.msg.startswith("The email backend 'myproject.mail.NoSuchBackend' cannot be imported")
-    assert message.hint == "Check EMAIL_BACKEND (or ASYNC_EMAIL['EMAIL_BACKEND'])."
 
 
+@pytest.mark.skipif(settings.USE_MAILERS, reason="ASYNC_EMAIL['EMAIL_BACKEND'] belongs to the pre-MAILERS settings")
 def test_package_email_backend_setting_is_checked(settings):
     settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "EMAIL_BACKEND": "nope.Backend"}
     assert [m.id for m in run(our_checks.check_email_backend)] == ["django_async_email.E003"]
+
+
+@pytest.mark.skipif(not settings.USE_MAILERS, reason="MAILERS exists from Django 6.1")
+def test_mailer_alias_must_exist_and_replaces_email_backend(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "MAILER": "transactional"}
+    (message,) = run(our_checks.check_email_backend)
+    assert message.id == "django_async_email.E003" and "'transactional'" in message.msg
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "MAILER": None, "EMAIL_BACKEND": "x.Y"}
+    assert [m.id for m in run(our_checks.check_email_backend)] == ["django_async_email.E010"]
 
 
 def test_missing_base_url(settings):
@@ -109,10 +119,14 @@ def test_adapter_that_cannot_be_imported(settings):
     ("EMAIL_BACKEND", "x.Y", "django_async_email.E003"),
     ("DEFAULT_FROM_EMAIL", "", "django_async_email.E002"),
 ])
-def test_validate_email_configuration_reports_the_same_findings(settings, setting, value, expected_id):
+def test_validate_email_configuration_reports_the_same_findings(settings, email_backend, setting, value,
+                                                                 expected_id):
     from django_async_email.email_utils import validate_email_configuration
 
-    setattr(settings, setting, value)
+    if setting == "EMAIL_BACKEND":
+        email_backend(value)
+    else:
+        setattr(settings, setting, value)
     report = validate_email_configuration()
     assert expected_id in [e["id"] for e in report["errors"]]
     assert report["ok"] is False

@@ -148,11 +148,10 @@ def test_eager_task_retries_until_delivered(queued, smtp_backend):
     assert len(smtp_backend.received) == 1
 
 
-def test_connection_refused_is_transient(queued, settings):
+def test_connection_refused_is_transient(queued, email_backend):
     from tests.smtp_server import free_port
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
+    email_backend("django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=free_port())
     rows = queued("a@example.com", "b@example.com")
     report = deliver_emails([r.pk for r in rows])
     assert sorted(report.retry) == [r.pk for r in rows]
@@ -309,9 +308,9 @@ class DiesAfterThreeBackend:
         return 1
 
 
-def test_sent_rows_are_recorded_as_the_batch_goes(queued, settings):
-    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RECORD_EVERY": 2,
-                            "EMAIL_BACKEND": "tests.test_delivery.DiesAfterThreeBackend"}
+def test_sent_rows_are_recorded_as_the_batch_goes(queued, settings, email_backend):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RECORD_EVERY": 2}
+    email_backend("tests.test_delivery.DiesAfterThreeBackend")
     DiesAfterThreeBackend.sent = 0
     rows = queued(*[f"u{i}@example.com" for i in range(5)])
     with pytest.raises(KeyboardInterrupt):

@@ -234,13 +234,13 @@ def test_allowed_base_url_is_kept_on_the_row(make_user, published):
 def test_validate_email_configuration_returns_a_dict(settings):
     report = email_utils.validate_email_configuration()
     assert report["ok"] is True
-    assert report["email_backend"] == settings.EMAIL_BACKEND
+    assert report["email_backend"] == "django.core.mail.backends.locmem.EmailBackend"
     assert report["queues"] == {"high": "high", "normal": "normal", "low": "low"}
     assert isinstance(report["errors"], list) and isinstance(report["warnings"], list)
 
 
-def test_validate_email_configuration_reports_problems(settings):
-    settings.EMAIL_BACKEND = "no.such.Backend"
+def test_validate_email_configuration_reports_problems(email_backend):
+    email_backend("no.such.Backend")
     report = email_utils.validate_email_configuration()
     assert report["ok"] is False
     assert [e["id"] for e in report["errors"]] == ["django_async_email.E003"]

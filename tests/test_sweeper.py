@@ -69,6 +69,7 @@ def test_bulk_rows_are_republished_in_chunks_on_the_low_queue(make_user, publish
     assert published[-1][2]["queue"] == "low"
 
 
+@pytest.mark.custom_user
 def test_a_lost_fan_out_is_restarted(make_user, published):
     email_utils.send_notification_to_user_types(["Artist"], "Hello", "Body")
     published.clear()

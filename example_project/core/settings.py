@@ -118,16 +118,33 @@ STATIC_URL = "static/"
 
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ZamIO <no-reply@zamio.example>")
 if os.environ.get("EMAIL_HOST"):
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = os.environ["EMAIL_HOST"]
-    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-    EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+    _backend = "django.core.mail.backends.smtp.EmailBackend"
+    _options = {
+        "host": os.environ["EMAIL_HOST"],
+        "port": int(os.environ.get("EMAIL_PORT", "25")),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": os.environ.get("EMAIL_USE_TLS", "") == "1",
+        "timeout": 30,
+    }
 else:
     # One .log file per connection; each holds the messages sent over it.
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = VAR_DIR / "sent_emails"
+    _backend = "django.core.mail.backends.filebased.EmailBackend"
+    _options = {"file_path": str(VAR_DIR / "sent_emails")}
+
+# What the demo reports; the same on every Django version.
+EXAMPLE_EMAIL = {"BACKEND": _backend, "OPTIONS": _options}
+if django.VERSION >= (6, 1):
+    # Django 6.1 names its email backends in MAILERS; the package sends through "default".
+    MAILERS = {"default": {"BACKEND": _backend, "OPTIONS": _options}}
+else:
+    EMAIL_BACKEND = _backend
+    if "host" in _options:
+        EMAIL_HOST, EMAIL_PORT = _options["host"], _options["port"]
+        EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _options["username"], _options["password"]
+        EMAIL_USE_TLS, EMAIL_TIMEOUT = _options["use_tls"], _options["timeout"]
+    else:
+        EMAIL_FILE_PATH = _options["file_path"]
 
 ASYNC_EMAIL = {
     "BASE_URL": os.environ.get("EXAMPLE_BASE_URL", "http://127.0.0.1:8000"),
