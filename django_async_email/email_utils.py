@@ -84,7 +84,8 @@ def _user_row(kind: str, user, *, base_url, email_type: str, extra_context=None)
 
 def send_verification_email(user, base_url=None) -> str:
     """Queue an email-verification email to ``user`` (queue: high)."""
-    return _queue_rows(Kind.VERIFICATION, [_user_row(Kind.VERIFICATION, user, base_url=base_url, email_type="verification")])
+    row = _user_row(Kind.VERIFICATION, user, base_url=base_url, email_type="verification")
+    return _queue_rows(Kind.VERIFICATION, [row])
 
 
 def send_password_reset_email(user, base_url=None) -> str:

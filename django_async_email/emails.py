@@ -108,7 +108,9 @@ class PasswordResetEmail(AsyncEmailMessage):
         user = context["user"]
         context["uid"] = tokens.encode_uid(user.pk)
         context["token"] = self.mint(tokens.password_reset_token_generator, user)
-        context["url"] = build_link("PASSWORD_RESET_URL", context["base_url"], uid=context["uid"], token=context["token"])
+        context["url"] = build_link(
+            "PASSWORD_RESET_URL", context["base_url"], uid=context["uid"], token=context["token"]
+        )
         return context
 
 

@@ -45,7 +45,7 @@ def _inheritance_chain(template: CompiledTemplate, context: Context) -> tuple[li
 # render; a template's chain cannot change while the template object lives (the cached
 # loader hands out the same object), so it is remembered per object. A chain whose parent
 # is a variable ({% extends some_var %}) is not cached.
-_chains: "weakref.WeakKeyDictionary[CompiledTemplate, list[dict]]" = weakref.WeakKeyDictionary()
+_chains: weakref.WeakKeyDictionary[CompiledTemplate, list[dict]] = weakref.WeakKeyDictionary()
 
 
 def _block_context(template: CompiledTemplate, context: Context) -> BlockContext:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from .broadcasts import fan_out
-from .reset_requests import resolve_reset_requests
 from .delivery import deliver_emails
+from .reset_requests import resolve_reset_requests
 
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": False}
 

@@ -8,9 +8,10 @@
 #   auth-user  the same with Django's stock user (ASYNC_EMAIL_TEST_USER_MODEL=auth.User);
 #              tests marked custom_user are deselected
 #   nodrf      `tox -e nodrf`: Django 5.2 without djangorestframework installed
+#   lint       ruff; docs: mkdocs build --strict (warnings are errors)
 # With --full or ASYNC_EMAIL_FULL_MATRIX=1, also against real servers (started if they are down):
 #   postgres   ASYNC_EMAIL_TEST_DB=postgres
-#   redis      ASYNC_EMAIL_TEST_BROKER=redis
+#   redis      ASYNC_EMAIL_TEST_BROKER=redis with ASYNC_EMAIL_TEST_DB=postgres
 #   amqp       ASYNC_EMAIL_TEST_BROKER=amqp
 #
 # Every stage runs even when an earlier one fails; the exit status is 1 if any failed. A stage in
@@ -54,7 +55,7 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
 fi
 export VIRTUAL_ENV
 export PATH="$VIRTUAL_ENV/bin:$PATH"
-python -c 'import django, pytest, pytest_django, rest_framework, tox' 2>/dev/null \
+python -c 'import django, pytest, pytest_django, rest_framework, tox, mkdocs' 2>/dev/null \
     || die "$VIRTUAL_ENV lacks the dev extra: run  python -m pip install -e '.[dev]'  in it"
 
 # Each stage sets the configuration it tests; nothing leaks in from the caller's shell except
@@ -114,6 +115,8 @@ pytest_cmd=(python -m pytest ${pytest_args[@]+"${pytest_args[@]}"})
 run_stage default -- "${pytest_cmd[@]}"
 run_stage auth-user ASYNC_EMAIL_TEST_USER_MODEL=auth.User -- "${pytest_cmd[@]}"
 run_stage nodrf -- tox -e nodrf -- ${pytest_args[@]+"${pytest_args[@]}"}
+run_stage lint -- ruff check django_async_email tests example_project scripts
+run_stage docs -- mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/django-async-email-site"
 
 # === Runs against real servers ===============================================================
 # PostgreSQL, Redis and RabbitMQ configurations. Add further server-backed stages here.
@@ -126,7 +129,7 @@ if [[ "$full" == 1 ]]; then
     flock -w 1800 9 || die "another test run has held the server lock for 30 minutes"
     run_stage postgres ASYNC_EMAIL_TEST_DB=postgres -- "${pytest_cmd[@]}"
     purge_queues redis
-    run_stage redis ASYNC_EMAIL_TEST_BROKER=redis -- "${pytest_cmd[@]}"
+    run_stage redis ASYNC_EMAIL_TEST_BROKER=redis ASYNC_EMAIL_TEST_DB=postgres -- "${pytest_cmd[@]}"
     purge_queues amqp
     run_stage amqp ASYNC_EMAIL_TEST_BROKER=amqp -- "${pytest_cmd[@]}"
     flock -u 9

@@ -8,9 +8,9 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 import django
-from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 RUN_DIR = Path(os.environ.get("ASYNC_EMAIL_TEST_RUN_DIR") or tempfile.mkdtemp(prefix="async-email-tests-"))
@@ -103,7 +103,9 @@ elif _db == "sqlite":
             "NAME": os.environ.get("ASYNC_EMAIL_TEST_DB_NAME") or str(RUN_DIR / "db.sqlite3"),
             # A file, not memory, so the worker process sees what the tests write.
             "TEST": {"NAME": _test_db},
-            "OPTIONS": {"timeout": 30},
+            # Writers queue for the lock instead of failing at once when a read turns into a
+            # write (the test process and the worker share this file).
+            "OPTIONS": {"timeout": 30, **({"transaction_mode": "IMMEDIATE"} if django.VERSION >= (5, 1) else {})},
         }
     }
 else:

@@ -5,7 +5,9 @@ import pytest
 pytest.importorskip("rest_framework")
 
 from django.core.cache import cache  # noqa: E402
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient  # noqa: E402
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +16,8 @@ BASE = "/api/accounts/email/"
 FIELDS = ["email", "user_type", "user_types", "user_ids", "subject", "message", "email_type", "uid", "token",
           "new_password", "password", "first_name", "last_name"]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=300),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=10,

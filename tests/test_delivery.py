@@ -214,7 +214,8 @@ def test_signals_and_logging(queued, smtp_backend, caplog):
     receivers = {
         "sent": lambda sender, emails, **kw: seen.setdefault("sent", [e.recipient for e in emails]),
         "failed": lambda sender, emails, **kw: seen.setdefault("failed", [(e.recipient, e.last_error) for e in emails]),
-        "retrying": lambda sender, emails, countdown, **kw: seen.setdefault("retrying", ([e.recipient for e in emails], countdown)),
+        "retrying": lambda sender, emails, countdown, **kw: seen.setdefault(
+            "retrying", ([e.recipient for e in emails], countdown)),
     }
     signals.email_sent.connect(receivers["sent"])
     signals.email_failed.connect(receivers["failed"])

@@ -63,7 +63,8 @@ def assert_summary(output: str) -> None:
         ("welcome", "normal", 1), (r"notification \(Stations\)", "normal", 5), ("bulk to all Artists", "low", ARTISTS),
     ]:
         # kind, queue, queued, sent, failed, seconds
-        assert re.search(rf"^\s+{label}\s+{queue}\s+{count}\s+{count}\s+0\s+\d+\.\d\d$", output, re.MULTILINE), (label, output)
+        row = rf"^\s+{label}\s+{queue}\s+{count}\s+{count}\s+0\s+\d+\.\d\d$"
+        assert re.search(row, output, re.MULTILINE), (label, output)
 
 
 def test_demo_delivers_one_message_per_recipient_and_runs_again(tmp_path):

@@ -36,7 +36,8 @@ def test_user_emails_write_a_row_and_publish_on_commit(
     assert len(callbacks) == 2  # the publish, and the email_queued signal
     assert isinstance(task_id, str) and task_id
     row = OutboxEmail.objects.get()
-    assert (row.kind, row.recipient, row.user, row.status, row.task_id) == (kind, "ann@example.com", user, "queued", task_id)
+    assert (row.kind, row.recipient, row.user, row.status, row.task_id) == (
+        kind, "ann@example.com", user, "queued", task_id)
     assert row.message_id.startswith("<") and row.message_id.endswith(">")
     name, args, options = _only_publish(published)
     assert name == f"django_async_email.tasks.{task}"
@@ -86,7 +87,8 @@ def test_configured_queue_names_and_priorities_are_used(settings, make_user, pub
 def test_invitation(make_user, published, django_capture_on_commit_callbacks, settings):
     inviter = make_user(first_name="Ama", last_name="Mensah")
     with django_capture_on_commit_callbacks(execute=True):
-        task_id = email_utils.send_invitation_email(inviter, "New.Artist@example.com", "Artist" if settings.CUSTOM_USER else "")
+        user_type = "Artist" if settings.CUSTOM_USER else ""
+        task_id = email_utils.send_invitation_email(inviter, "New.Artist@example.com", user_type)
     invitation = Invitation.objects.get()
     assert invitation.email == "New.Artist@example.com"
     assert invitation.token_hash == ""  # minted by the worker, not here
@@ -174,7 +176,8 @@ def test_user_without_email(make_user, published):
 
 
 def test_unsaved_user(django_user_model, published):
-    _assert_rejected(lambda: email_utils.send_welcome_email(django_user_model(email="a@example.com")), "user", published)
+    unsaved = django_user_model(email="a@example.com")
+    _assert_rejected(lambda: email_utils.send_welcome_email(unsaved), "user", published)
 
 
 @pytest.mark.parametrize(

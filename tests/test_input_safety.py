@@ -5,7 +5,9 @@ import string
 
 import pytest
 from django.core import mail
-from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from django_async_email import email_utils
 from django_async_email.delivery import deliver_emails

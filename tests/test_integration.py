@@ -90,7 +90,7 @@ def test_transient_failures_are_retried_by_the_worker_with_growing_delays(celery
     assert (row.status, row.attempts) == ("sent", 4)
     assert len(smtp.received) == 1
     attempts = smtp.attempts_for("busy@example.com")
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
     assert len(gaps) == 3 and gaps[0] < gaps[1] < gaps[2], gaps
 
 

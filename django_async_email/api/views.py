@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import email_utils, flows
-
 from ..exceptions import InvalidEmailInput, TokenError
 from ..status import system_status
 from ..users import has_field

@@ -25,7 +25,8 @@ class Command(BaseCommand):
         except InvalidEmailInput as exc:
             raise CommandError(str(exc)) from None
         failed = False
-        for user_type, task_id in zip(options["user_types"], task_ids):
+        # The API drops repeated types, so pair each distinct type with its task id.
+        for user_type, task_id in zip(dict.fromkeys(options["user_types"]), task_ids, strict=True):
             self.stdout.write(f"{user_type}: broadcast queued (task {task_id}).")
             if options["no_wait"]:
                 continue
