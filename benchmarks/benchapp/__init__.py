@@ -1,0 +1,1 @@
+"""The benchmark's host app: a user model with user types, and the competitors' tasks."""
