@@ -37,9 +37,11 @@ class Worker:
     def start(self, timeout: float = 60) -> Worker:
         if self.ready_path.exists():
             self.ready_path.unlink()
-        self._log = open(self.log_path, "wb")  # noqa: SIM115  (open for the worker's lifetime)
+        # Stays open for the worker's lifetime; closed in stop().
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            self.command, cwd=self.env.get("BENCH_PACKAGE_DIR") or self.env["BENCH_ROOT"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            self.command, cwd=self.env.get("BENCH_PACKAGE_DIR") or self.env["BENCH_ROOT"], env=self.env,
+            stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -81,7 +81,7 @@ def stage_breakdown(email_ids) -> dict:
 
     def send():
         smtp = smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT)
-        for (sender, recipients), data in zip(envelopes, raw):
+        for (sender, recipients), data in zip(envelopes, raw, strict=True):
             smtp.sendmail(sender, recipients, data)
         smtp.quit()
 
