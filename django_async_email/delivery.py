@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from . import signals, tokens
 from .adapter import get_adapter
-from .classify import TRANSIENT, breaks_connection, classify_send_error, describe_error
+from .classify import TRANSIENT, classify_send_error, describe_error
 from .conf import app_settings
 from .mailer import open_connection
+from .sending import ERROR, SKIPPED, PipelinedSender, close_quietly
 from .models import Broadcast, Invitation, OutboxEmail, Status
 from .users import email_of, language_of, user_type_of
 
@@ -160,23 +161,51 @@ def mark_sent(token: str, ids, errors: dict[int, str], now=None) -> None:
 def send_rows(rows, report: DeliveryReport, errors: dict[int, str], token: str, connection=None) -> None:
     """Render and send each row over one connection, filling ``report`` and ``errors``.
 
-    Sent rows are written back every ``RECORD_EVERY`` messages rather than only at the end,
-    so a worker killed mid-batch leaves at most that many sent-but-unrecorded rows (which
-    the sweeper would send again once their lease runs out).
+    Rendering happens here while a sender thread talks to the server (``sending``). Sent
+    rows are written back every ``RECORD_EVERY`` messages rather than only at the end, so
+    a worker killed mid-batch leaves at most that many sent-but-unrecorded rows (which the
+    sweeper would send again once their lease runs out).
     """
     adapter = get_adapter()
+    by_id = {row.pk: row for row in rows}
     unrecorded: list[int] = []
-    if connection is None:
-        connection = open_connection()
-    broken = None
-    refused: dict = {}
-    try:
-        for row in rows:
-            if broken is not None:
+
+    def take(outcomes):
+        for pk, kind, error, refused in outcomes:
+            row = by_id[pk]
+            if kind == SKIPPED:
                 # The connection failed; the rest of the batch waits for the retry instead of
                 # each paying the timeout again.
+                report.retry.append(pk)
+                errors[pk] = f"Not attempted after connection failure: {error}"
+            elif kind == ERROR:
+                errors[pk] = describe_error(error)
+                if classify_send_error(error) == TRANSIENT:
+                    report.retry.append(pk)
+                    logger.warning("Transient failure sending email %s to %s: %s", pk, row.recipient, errors[pk])
+                else:
+                    report.failed.append(pk)
+                    logger.error("Permanent failure sending email %s to %s: %s", pk, row.recipient, errors[pk])
+            else:
+                report.sent.append(pk)
+                if refused:
+                    # Some recipients of this message were refused; the rest have it.
+                    errors[pk] = describe_error(smtplib.SMTPRecipientsRefused(refused))
+                    logger.warning("Email %s sent, but some recipients were refused: %s", pk, errors[pk])
+                unrecorded.append(pk)
+                if len(unrecorded) >= app_settings.RECORD_EVERY:
+                    mark_sent(token, unrecorded, errors)
+                    unrecorded.clear()
+
+    if connection is None:
+        connection = open_connection()
+    sender = PipelinedSender(connection)
+    try:
+        for row in rows:
+            take(sender.outcomes())
+            if sender.broken is not None or sender.fatal is not None:
                 report.retry.append(row.pk)
-                errors[row.pk] = f"Not attempted after connection failure: {broken}"
+                errors[row.pk] = f"Not attempted after connection failure: {sender.broken or sender.fatal!r}"
                 continue
             stale = stale_recipient(row)
             if stale:
@@ -191,65 +220,16 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], token: str, 
                 report.failed.append(row.pk)
                 errors[row.pk] = f"Rendering failed: {describe_error(exc)}"
                 continue
-            try:
-                connection.open()
-                _record_refusals(connection, refused)
-                refused.clear()
-                if not connection.send_messages([message]):
-                    raise RuntimeError("The email backend reported that nothing was sent.")
-            except Exception as exc:
-                error = describe_error(exc)
-                errors[row.pk] = error
-                if classify_send_error(exc) == TRANSIENT:
-                    report.retry.append(row.pk)
-                    logger.warning("Transient failure sending email %s to %s: %s", row.pk, row.recipient, error)
-                else:
-                    report.failed.append(row.pk)
-                    logger.error("Permanent failure sending email %s to %s: %s", row.pk, row.recipient, error)
-                if breaks_connection(exc):
-                    broken = error
-                    _close_quietly(connection)
-            else:
-                report.sent.append(row.pk)
-                if refused:
-                    # Some recipients of this message were refused; the rest have it.
-                    errors[row.pk] = describe_error(smtplib.SMTPRecipientsRefused(dict(refused)))
-                    logger.warning("Email %s sent, but some recipients were refused: %s", row.pk, errors[row.pk])
-                unrecorded.append(row.pk)
-                if len(unrecorded) >= app_settings.RECORD_EVERY:
-                    mark_sent(token, unrecorded, errors)
-                    unrecorded.clear()
+            sender.submit(row.pk, message)
     finally:
-        _close_quietly(connection)
+        # Also when this thread is interrupted: what the sender already sent gets recorded.
+        sender.finish()
+        take(sender.outcomes())
+        close_quietly(connection)
         if unrecorded:
             mark_sent(token, unrecorded, errors)
-
-
-def _record_refusals(connection, refused: dict) -> None:
-    """Collect recipients an SMTP server refused while accepting the message for others.
-
-    ``smtplib.SMTP.sendmail`` returns them, and Django's SMTP backend drops that return
-    value; wrapping the open session's ``sendmail`` keeps it. Other backends are left alone.
-    """
-    session = getattr(connection, "connection", None)
-    if not isinstance(session, smtplib.SMTP) or getattr(session, "_async_email_records_refusals", False):
-        return
-    original = session.sendmail
-
-    def sendmail(*args, **kwargs):
-        result = original(*args, **kwargs)
-        refused.update(result or {})
-        return result
-
-    session.sendmail = sendmail
-    session._async_email_records_refusals = True
-
-
-def _close_quietly(connection) -> None:
-    try:
-        connection.close()
-    except Exception:  # closing a dead SMTP session raises; there is nothing left to do
-        logger.debug("Ignoring error while closing the email connection", exc_info=True)
+    if sender.fatal is not None:
+        raise sender.fatal
 
 
 def _error_case(ids, errors):
