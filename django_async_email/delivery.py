@@ -23,8 +23,8 @@ from .adapter import get_adapter
 from .classify import TRANSIENT, classify_send_error, describe_error
 from .conf import app_settings
 from .mailer import open_connection
-from .sending import ERROR, SKIPPED, PipelinedSender, close_quietly
 from .models import Broadcast, Invitation, OutboxEmail, Status
+from .sending import ERROR, SKIPPED, PipelinedSender, close_quietly
 from .users import email_of, language_of, user_type_of
 
 logger = logging.getLogger(__name__)
