@@ -148,66 +148,76 @@ class SystemStatusView(EmailAPIView):
         return Response(system_status())
 
 
-class VerifyEmailView(EmailAPIView):
+class FlowView(EmailAPIView):
+    """Consume a link's token: one uniform 400 for any bad token, field errors for bad input."""
+
+    authentication_classes = ()
+    serializer_class = None
+    done = ""
+    done_status = status.HTTP_200_OK
+
+    def complete(self, data: dict) -> None:
+        raise NotImplementedError
+
+    def post(self, request):
+        serializer = self.serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            self.complete(dict(serializer.validated_data))
+        except TokenError as exc:
+            return Response({"detail": str(exc)}, status=400)
+        except InvalidEmailInput as exc:
+            return self.bad_input(exc)
+        return Response({"detail": self.done}, status=self.done_status)
+
+
+class VerifyEmailView(FlowView):
     """Confirm an email address with the uid and token from the link."""
 
     endpoint = "verify_email"
-    authentication_classes = ()
+    serializer_class = s.VerifyEmailSerializer
+    done = "Your email address is confirmed."
 
     @describe("Confirm an email address with the link's uid and token", request=s.VerifyEmailSerializer,
               responses={200: (s.DetailSerializer, "Verified"), 400: ERRORS})
     def post(self, request):
-        serializer = s.VerifyEmailSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            flows.verify_email(serializer.validated_data["uid"], serializer.validated_data["token"])
-        except TokenError as exc:
-            return Response({"detail": str(exc)}, status=400)
-        return Response({"detail": "Your email address is confirmed."})
+        return super().post(request)
+
+    def complete(self, data):
+        flows.verify_email(data["uid"], data["token"])
 
 
-class ConfirmPasswordResetView(EmailAPIView):
+class ConfirmPasswordResetView(FlowView):
     """Set a new password with the uid and token from the link."""
 
     endpoint = "confirm_password_reset"
-    authentication_classes = ()
+    serializer_class = s.ConfirmPasswordResetSerializer
+    done = "Your password is changed."
 
     @describe("Set a new password with the link's uid and token", request=s.ConfirmPasswordResetSerializer,
               responses={200: (s.DetailSerializer, "Password changed"), 400: ERRORS})
     def post(self, request):
-        serializer = s.ConfirmPasswordResetSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            flows.reset_password(data["uid"], data["token"], data["new_password"])
-        except TokenError as exc:
-            return Response({"detail": str(exc)}, status=400)
-        except InvalidEmailInput as exc:
-            return self.bad_input(exc)
-        return Response({"detail": "Your password is changed."})
+        return super().post(request)
+
+    def complete(self, data):
+        flows.reset_password(data["uid"], data["token"], data["new_password"])
 
 
-class AcceptInvitationView(EmailAPIView):
+class AcceptInvitationView(FlowView):
     """Create the invited account with the token from the link."""
 
     endpoint = "accept_invitation"
-    authentication_classes = ()
+    serializer_class = s.AcceptInvitationSerializer
+    done = "Your account is ready."
+    done_status = status.HTTP_201_CREATED
 
     @describe("Create the invited account", request=s.AcceptInvitationSerializer,
               responses={201: (s.DetailSerializer, "Account created"), 400: ERRORS})
     def post(self, request):
-        serializer = s.AcceptInvitationSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        return super().post(request)
+
+    def complete(self, data):
         token, password = data.pop("token"), data.pop("password")
+        # Only fields the user model has: custom models need not have first/last names.
         profile = {k: v for k, v in data.items() if v and has_field(k)}
-        try:
-            flows.accept_invitation(token, password, **profile)
-        except TokenError as exc:
-            return Response({"detail": str(exc)}, status=400)
-        except InvalidEmailInput as exc:
-            return self.bad_input(exc)
-        return Response({"detail": "Your account is ready."}, status=status.HTTP_201_CREATED)
-
-
-
+        flows.accept_invitation(token, password, **profile)
