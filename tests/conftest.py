@@ -224,5 +224,7 @@ def pytest_sessionfinish(session, exitstatus):
     out.mkdir(exist_ok=True)
     broker = os.environ.get("ASYNC_EMAIL_TEST_BROKER", "filesystem")
     database = os.environ.get("ASYNC_EMAIL_TEST_DB", "sqlite")
+    if not settings.CUSTOM_USER:
+        database += "-auth-user"  # the stock-user run must not overwrite the main run's results
     (out / f"reliability-{broker}-{database}.json").write_text(json.dumps(
         {"broker": broker, "database": database, "results": RELIABILITY_RESULTS}, indent=2))
