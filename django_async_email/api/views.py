@@ -79,63 +79,77 @@ class RequestPasswordResetView(EmailAPIView):
         return Response({"detail": RESET_REQUESTED}, status=status.HTTP_202_ACCEPTED)
 
 
-class SendInvitationView(EmailAPIView):
+class QueueView(EmailAPIView):
+    """Validate the body, queue the work, answer 202; input the Python API refuses is a 400."""
+
+    serializer_class = None
+    #: Python API argument name -> request field name, where they differ.
+    field_names: dict = {}
+
+    def queue(self, request, data: dict) -> dict:
+        raise NotImplementedError
+
+    def post(self, request):
+        serializer = self.serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            answer = self.queue(request, serializer.validated_data)
+        except InvalidEmailInput as exc:
+            field = self.field_names.get(exc.field, exc.field)
+            return Response({field: exc.message_dict[exc.field]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(answer, status=status.HTTP_202_ACCEPTED)
+
+
+class SendInvitationView(QueueView):
     """Invite someone to create an account with a user type."""
 
     endpoint = "send_invitation"
     throttle_classes = (throttle(PerUserThrottle, "invitation_user"),)
+    serializer_class = s.InvitationSerializer
+    field_names = {"invitee_email": "email"}
 
     @describe("Invite someone to create an account", request=s.InvitationSerializer,
               responses={202: (s.TaskAcceptedSerializer, "Queued"), 400: ERRORS})
     def post(self, request):
-        serializer = s.InvitationSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            return accepted(email_utils.send_invitation_email(request.user, data["email"], data["user_type"]))
-        except InvalidEmailInput as exc:
-            return Response({"email" if exc.field == "invitee_email" else exc.field: exc.message_dict[exc.field]},
-                            status=400)
+        return super().post(request)
+
+    def queue(self, request, data):
+        return {"task_id": email_utils.send_invitation_email(request.user, data["email"], data["user_type"])}
 
 
-class SendNotificationToUsersView(EmailAPIView):
+class SendNotificationToUsersView(QueueView):
     """Send a notification to chosen users (admins)."""
 
     endpoint = "send_notification_to_users"
     throttle_classes = (throttle(PerUserThrottle, "notification_admin"),)
+    serializer_class = s.NotificationToUsersSerializer
 
     @describe("Send a notification to chosen users", request=s.NotificationToUsersSerializer,
               responses={202: (s.TaskAcceptedSerializer, "Queued"), 400: ERRORS})
     def post(self, request):
-        serializer = s.NotificationToUsersSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            return accepted(email_utils.send_notification_to_users(
-                data["user_ids"], data["subject"], data["message"], email_type=data["email_type"]))
-        except InvalidEmailInput as exc:
-            return self.bad_input(exc)
+        return super().post(request)
+
+    def queue(self, request, data):
+        return {"task_id": email_utils.send_notification_to_users(
+            data["user_ids"], data["subject"], data["message"], email_type=data["email_type"])}
 
 
-class SendNotificationToUserTypeView(EmailAPIView):
+class SendNotificationToUserTypeView(QueueView):
     """Send a notification to every active user of one or more types (admins)."""
 
     endpoint = "send_notification_to_user_type"
     throttle_classes = (throttle(PerUserThrottle, "notification_admin"),)
+    serializer_class = s.NotificationToUserTypesSerializer
 
     @describe("Send a notification to every active user of one or more types",
               request=s.NotificationToUserTypesSerializer,
               responses={202: (s.TaskIdsAcceptedSerializer, "One fan-out task per type"), 400: ERRORS})
     def post(self, request):
-        serializer = s.NotificationToUserTypesSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            task_ids = email_utils.send_notification_to_user_types(
-                data["user_types"], data["subject"], data["message"], email_type=data["email_type"])
-        except InvalidEmailInput as exc:
-            return self.bad_input(exc)
-        return Response({"task_ids": task_ids}, status=status.HTTP_202_ACCEPTED)
+        return super().post(request)
+
+    def queue(self, request, data):
+        return {"task_ids": email_utils.send_notification_to_user_types(
+            data["user_types"], data["subject"], data["message"], email_type=data["email_type"])}
 
 
 class SystemStatusView(EmailAPIView):
