@@ -17,7 +17,7 @@ from .models import Broadcast, Invitation, Kind, OutboxEmail
 from .publishing import new_message_id, new_task_id, publish_on_commit
 from .tasks import BATCH_TASK_NAMES, TASK_FOR_KIND, send_bulk_notification_email_task
 from .tokens import invitation_expiry
-from .users import email_field_name, email_of
+from .users import email_field_name, email_of, user_types_in_use
 
 __all__ = [
     "send_verification_email",
@@ -132,7 +132,7 @@ def send_invitation_email(inviter, invitee_email, user_type, base_url=None) -> s
     from django.utils import timezone
 
     address = validation.clean_address("invitee_email", invitee_email)
-    user_type = validation.clean_user_type("user_type", user_type) if _user_types_in_use() else (user_type or "")
+    user_type = validation.clean_user_type("user_type", user_type) if user_types_in_use() else (user_type or "")
     base = validation.clean_base_url("base_url", base_url)
     user_model = get_user_model()
     if user_model._default_manager.filter(**{f"{email_field_name()}__iexact": address}).exists():
@@ -156,10 +156,6 @@ def send_invitation_email(inviter, invitee_email, user_type, base_url=None) -> s
             message_id=new_message_id(),
         )
         return _queue_rows(Kind.INVITATION, [row])
-
-
-def _user_types_in_use() -> bool:
-    return bool(app_settings.USER_TYPE_FIELD or app_settings.USER_TYPES)
 
 
 def _clean_notification(subject, message, email_type, template_name, context):

@@ -27,8 +27,13 @@ def _deliver_and_retry(task, email_ids) -> dict:
     return report.as_dict()
 
 
+def _as_ids(email_id) -> list:
+    """Single-email tasks take one row id; their retries carry a list."""
+    return email_id if isinstance(email_id, list) else [email_id]
+
+
 def _single(task, email_id) -> dict:
-    return _deliver_and_retry(task, [email_id] if not isinstance(email_id, list) else email_id)
+    return _deliver_and_retry(task, _as_ids(email_id))
 
 
 @shared_task(bind=True, name="django_async_email.tasks.send_email_verification_task", **TASK_OPTIONS)
@@ -44,8 +49,7 @@ def send_password_reset_email_task(self, email_id):
     A reset requested by address is first matched to its account here, in the worker, so
     the request path cannot reveal whether the account exists.
     """
-    ids = [email_id] if not isinstance(email_id, list) else email_id
-    return _deliver_and_retry(self, resolve_reset_requests(ids))
+    return _deliver_and_retry(self, resolve_reset_requests(_as_ids(email_id)))
 
 
 @shared_task(bind=True, name="django_async_email.tasks.send_user_invitation_email_task", **TASK_OPTIONS)

@@ -34,6 +34,11 @@ def has_field(name: str) -> bool:
                for f in get_user_model()._meta.get_fields())
 
 
+def user_types_in_use() -> bool:
+    """Whether the host uses user types at all (a field or a list of them)."""
+    return bool(app_settings.USER_TYPE_FIELD or app_settings.USER_TYPES)
+
+
 def allowed_user_types() -> list[str]:
     """``USER_TYPES`` if set, else the choices of ``USER_TYPE_FIELD``, else none."""
     if app_settings.USER_TYPES is not None:

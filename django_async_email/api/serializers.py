@@ -7,6 +7,7 @@ from rest_framework import serializers
 from .. import validation
 from ..conf import app_settings
 from ..exceptions import InvalidEmailInput
+from ..users import user_types_in_use
 
 
 def _run(func, field, value):
@@ -30,9 +31,7 @@ class InvitationSerializer(serializers.Serializer):
     user_type = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate_user_type(self, value):
-        from ..email_utils import _user_types_in_use
-
-        if _user_types_in_use():
+        if user_types_in_use():
             return _run(validation.clean_user_type, "user_type", value)
         return value
 
