@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "BULK_INCLUDE_UNVERIFIED": True,
     "BULK_CHUNK_SIZE": 500,
     "RECORD_EVERY": 50,
+    "FAST_SMTP_PATH": True,
     "MAX_USER_IDS": 1000,
     "MESSAGE_ID_DOMAIN": None,
     # Tokens
@@ -169,6 +170,7 @@ VALIDATORS = {
     "BULK_INCLUDE_UNVERIFIED": (lambda v: isinstance(v, bool), "True or False"),
     "BULK_CHUNK_SIZE": (_is_positive_int, "an integer > 0"),
     "RECORD_EVERY": (_is_positive_int, "an integer > 0"),
+    "FAST_SMTP_PATH": (lambda v: isinstance(v, bool), "True or False"),
     "MAX_USER_IDS": (_is_positive_int, "an integer > 0"),
     "MESSAGE_ID_DOMAIN": (_is_optional_str, "a domain name or None"),
     "VERIFICATION_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),

@@ -15,6 +15,7 @@ import smtplib
 import threading
 
 from .classify import breaks_connection, describe_error
+from .wire import WireMessage
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class PipelinedSender:
         self._thread.start()
 
     def submit(self, pk, message) -> None:
+        """Queue a Django message, or a ``WireMessage`` for the open SMTP session (``wire``)."""
         self._inbox.put((pk, message))
 
     def outcomes(self):
@@ -59,10 +61,18 @@ class PipelinedSender:
                     continue
                 try:
                     self.connection.open()
-                    record_refusals(self.connection, refused)
                     refused.clear()
-                    if not self.connection.send_messages([message]):
-                        raise RuntimeError("The email backend reported that nothing was sent.")
+                    if isinstance(message, WireMessage):
+                        # Django's SMTP backend would sanitise the addresses and build the
+                        # MIME tree again; the session's sendmail takes the bytes as they are.
+                        refused.update(
+                            self.connection.connection.sendmail(message.from_addr, message.recipients, message.data)
+                            or {}
+                        )
+                    else:
+                        record_refusals(self.connection, refused)
+                        if not self.connection.send_messages([message]):
+                            raise RuntimeError("The email backend reported that nothing was sent.")
                 except Exception as exc:
                     if breaks_connection(exc):
                         self.broken = describe_error(exc)

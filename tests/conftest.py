@@ -157,7 +157,7 @@ def email_backend(settings):
 
     def use(path, **smtp_options):
         if settings.USE_MAILERS:
-            options = {"timeout": 5, **smtp_options} if path.endswith("smtp.EmailBackend") else {}
+            options = {"timeout": 5, **smtp_options} if smtp_options or path.endswith("smtp.EmailBackend") else {}
             settings.MAILERS = {"default": {"BACKEND": path, "OPTIONS": options}}
         else:
             settings.EMAIL_BACKEND = path
