@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .conf import app_settings
@@ -84,27 +84,8 @@ def fan_out(broadcast_id: int) -> dict:
             logger.info("Broadcast %s was cancelled during fan-out", broadcast.pk)
             return {"chunks": chunks, "recipients": recipients}
         recipients += len(batch)
-        with transaction.atomic():
-            OutboxEmail.objects.bulk_create(
-                [
-                    OutboxEmail(
-                        kind=Kind.NOTIFICATION, email_type=broadcast.email_type, recipient=address,
-                        user_id=pk, broadcast=broadcast, message_id=new_message_id(),
-                    )
-                    for pk, address in batch
-                ],
-                ignore_conflicts=True,
-            )
-            queued = list(
-                OutboxEmail.objects.filter(
-                    broadcast=broadcast, user_id__in=[pk for pk, _ in batch], status=Status.QUEUED
-                ).values_list("pk", flat=True)
-            )
-            if queued:
-                task_id = new_task_id()
-                OutboxEmail.objects.filter(pk__in=queued).update(task_id=task_id)
-                publish_on_commit(send_notification_email_task, args=[queued], queue_class="low", task_id=task_id)
-                chunks += 1
+        if _create_and_publish(broadcast, batch, send_notification_email_task):
+            chunks += 1
 
     Broadcast.objects.filter(pk=broadcast.pk).exclude(state=Broadcast.State.CANCELLED).update(
         total=recipients, state=Broadcast.State.SENDING if recipients else Broadcast.State.DONE,
@@ -116,6 +97,48 @@ def fan_out(broadcast_id: int) -> dict:
     update_broadcast_states([broadcast.pk])
     logger.info("Broadcast %s fanned out to %d recipient(s) in %d chunk(s)", broadcast.pk, recipients, chunks)
     return {"chunks": chunks, "recipients": recipients}
+
+
+def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
+    """Write one chunk's rows and publish its send task (on commit); False if nothing is left to send.
+
+    The first run of a chunk is one INSERT that carries the task id and, on databases that
+    can (PostgreSQL, SQLite 3.35+, MariaDB 10.5+), returns the new ids. Only when rows
+    already exist (a fan-out run again after a crash or a redelivery) does the unique
+    constraint stop it; then the chunk is re-done with conflicts ignored, and the rows
+    still queued are looked up and re-published under a new task id.
+    """
+    task_id = new_task_id()
+    rows = [
+        OutboxEmail(
+            kind=Kind.NOTIFICATION, email_type=broadcast.email_type, recipient=address, user_id=pk,
+            broadcast=broadcast, message_id=new_message_id(), task_id=task_id,
+        )
+        for pk, address in batch
+    ]
+    try:
+        with transaction.atomic():
+            OutboxEmail.objects.bulk_create(rows)
+            ids = [row.pk for row in rows]
+            if None in ids:  # no RETURNING on this database
+                ids = list(OutboxEmail.objects.filter(task_id=task_id).values_list("pk", flat=True))
+            publish_on_commit(task, args=[ids], queue_class="low", task_id=task_id)
+            return True
+    except IntegrityError:
+        pass
+    with transaction.atomic():
+        OutboxEmail.objects.bulk_create(rows, ignore_conflicts=True)
+        queued = list(
+            OutboxEmail.objects.filter(
+                broadcast=broadcast, user_id__in=[pk for pk, _ in batch], status=Status.QUEUED
+            ).values_list("pk", flat=True)
+        )
+        if not queued:
+            return False
+        task_id = new_task_id()
+        OutboxEmail.objects.filter(pk__in=queued).update(task_id=task_id)
+        publish_on_commit(task, args=[queued], queue_class="low", task_id=task_id)
+        return True
 
 
 def cancel_broadcast(broadcast_id: int) -> int:
