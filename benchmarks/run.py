@@ -366,7 +366,9 @@ def main(argv=None) -> int:
     print(table)
     if probe:
         print()
-        print(f"probe: fan-out {probe['fan_out']['queries_per_chunk']:.1f} queries/chunk, "
+        print(f"probe: fan-out {probe['fan_out']['queries_per_chunk']:.1f} queries/chunk "
+              f"({1000 * probe['fan_out']['seconds'] / max(probe['fan_out']['recipients'], 1):.3f} ms per recipient"
+              " under cProfile), "
               f"send task {probe['send_task']['queries']} queries per {probe['chunk_size']}-row chunk, "
               f"{probe['send_task_ms_per_message']:.2f} ms wall and "
               f"{probe['send_task_cpu_ms_per_message']:.2f} ms CPU per message in-process; stage by stage:")

@@ -87,7 +87,7 @@ class WireWriter:
         self._date = b""
         # One random prefix per batch and a counter: 128 random bits cannot occur in
         # content rendered from templates, which is all a boundary has to avoid.
-        self._boundary_prefix = f"===============async-email-{secrets.token_hex(16)}-"
+        self._boundary_prefix = f"==async-email-{secrets.token_hex(16)}-"
         self._count = 0
 
     def write(self, message) -> WireMessage | None:
