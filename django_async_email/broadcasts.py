@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
+from .chunk_insert import insert_chunk
 from .conf import app_settings
 from .models import Broadcast, Kind, OutboxEmail, Status
-from .publishing import new_message_id, new_task_id, publish_on_commit
+from .publishing import message_id_domain, new_task_id, publish_on_commit
 from .users import email_field_name, recipients_of_types
 
 logger = logging.getLogger(__name__)
@@ -102,43 +104,49 @@ def fan_out(broadcast_id: int) -> dict:
 def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
     """Write one chunk's rows and publish its send task (on commit); False if nothing is left to send.
 
-    The first run of a chunk is one INSERT that carries the task id and, on databases that
-    can (PostgreSQL, SQLite 3.35+, MariaDB 10.5+), returns the new ids. Only when rows
-    already exist (a fan-out run again after a crash or a redelivery) does the unique
-    constraint stop it; then the chunk is re-done with conflicts ignored, and the rows
-    still queued are looked up and re-published under a new task id.
+    The first run of a chunk is one INSERT that carries the task id and returns the new
+    ids (``chunk_insert``). Only when rows already exist (a fan-out run again after a crash
+    or a redelivery) does the unique constraint stop it; then the chunk is re-done with
+    conflicts ignored, and the rows still queued are looked up and re-published under a
+    new task id.
     """
+    using = router.db_for_write(OutboxEmail)
     task_id = new_task_id()
-    rows = [
-        OutboxEmail(
-            kind=Kind.NOTIFICATION, email_type=broadcast.email_type, recipient=address, user_id=pk,
-            broadcast=broadcast, message_id=new_message_id(), task_id=task_id,
-        )
-        for pk, address in batch
-    ]
+    domain = message_id_domain()
+    values = [(pk, address, f"<{uuid.uuid4().hex}@{domain}>") for pk, address in batch]
+    template = OutboxEmail(kind=Kind.NOTIFICATION, email_type=broadcast.email_type, broadcast=broadcast,
+                           task_id=task_id)
     try:
-        with transaction.atomic():
-            OutboxEmail.objects.bulk_create(rows)
-            ids = [row.pk for row in rows]
-            if None in ids:  # no RETURNING on this database
-                ids = list(OutboxEmail.objects.filter(task_id=task_id).values_list("pk", flat=True))
-            publish_on_commit(task, args=[ids], queue_class="low", task_id=task_id)
+        with transaction.atomic(using=using):
+            ids = insert_chunk(template, ("user", "recipient", "message_id"), values, using=using)
+            if ids is None:  # a database that cannot return ids from a multi-row INSERT
+                OutboxEmail.objects.using(using).bulk_create(_instances(broadcast, values, task_id))
+                ids = list(OutboxEmail.objects.using(using).filter(task_id=task_id).values_list("pk", flat=True))
+            publish_on_commit(task, args=[ids], queue_class="low", task_id=task_id, using=using)
             return True
     except IntegrityError:
         pass
-    with transaction.atomic():
-        OutboxEmail.objects.bulk_create(rows, ignore_conflicts=True)
+    with transaction.atomic(using=using):
+        OutboxEmail.objects.using(using).bulk_create(_instances(broadcast, values, task_id), ignore_conflicts=True)
         queued = list(
-            OutboxEmail.objects.filter(
+            OutboxEmail.objects.using(using).filter(
                 broadcast=broadcast, user_id__in=[pk for pk, _ in batch], status=Status.QUEUED
             ).values_list("pk", flat=True)
         )
         if not queued:
             return False
         task_id = new_task_id()
-        OutboxEmail.objects.filter(pk__in=queued).update(task_id=task_id)
-        publish_on_commit(task, args=[queued], queue_class="low", task_id=task_id)
+        OutboxEmail.objects.using(using).filter(pk__in=queued).update(task_id=task_id)
+        publish_on_commit(task, args=[queued], queue_class="low", task_id=task_id, using=using)
         return True
+
+
+def _instances(broadcast: Broadcast, values, task_id: str) -> list[OutboxEmail]:
+    return [
+        OutboxEmail(kind=Kind.NOTIFICATION, email_type=broadcast.email_type, recipient=address, user_id=pk,
+                    broadcast=broadcast, message_id=message_id, task_id=task_id)
+        for pk, address, message_id in values
+    ]
 
 
 def cancel_broadcast(broadcast_id: int) -> int:

@@ -18,10 +18,13 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
+def message_id_domain() -> str:
+    return app_settings.MESSAGE_ID_DOMAIN or str(DNS_NAME)
+
+
 def new_message_id() -> str:
     """A Message-ID for a row, fixed when the row is written so every attempt reuses it."""
-    domain = app_settings.MESSAGE_ID_DOMAIN or str(DNS_NAME)
-    return f"<{uuid.uuid4().hex}@{domain}>"
+    return f"<{uuid.uuid4().hex}@{message_id_domain()}>"
 
 
 def publish_on_commit(task, *, args, queue_class: str, task_id: str, using=None) -> str:

@@ -1,0 +1,73 @@
+"""The fan-out's one-statement INSERT writes the rows bulk_create would write."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.forms.models import model_to_dict
+
+from django_async_email import chunk_insert, email_utils
+from django_async_email.broadcasts import fan_out
+from django_async_email.chunk_insert import insert_chunk
+from django_async_email.models import Broadcast, Kind, OutboxEmail
+
+# Transactional, so publishes happen on commit as in production and the recorder sees them.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.custom_user]
+
+COMPARED_AWAY = ("id", "message_id", "user", "recipient")
+
+
+@pytest.fixture
+def broadcast(make_user, published):
+    email_utils.send_notification_to_user_types(["Artist"], "Hello", "Body", email_type="news")
+    return Broadcast.objects.get()
+
+
+def template_for(broadcast, task_id="task-1"):
+    return OutboxEmail(kind=Kind.NOTIFICATION, email_type="news", broadcast=broadcast, task_id=task_id)
+
+
+def test_rows_are_what_bulk_create_writes(broadcast, make_user):
+    users = [make_user() for _ in range(3)]
+    ids = insert_chunk(template_for(broadcast), ("user", "recipient", "message_id"),
+                       [(u.pk, u.email, f"<m{u.pk}@x>") for u in users], using="default")
+    OutboxEmail.objects.bulk_create([OutboxEmail(kind=Kind.NOTIFICATION, email_type="news", broadcast=broadcast,
+                                                 task_id="task-1", user=make_user(), message_id="<ref@x>",
+                                                 recipient="ref@example.com")])
+    reference = OutboxEmail.objects.get(message_id="<ref@x>")
+    rows = list(OutboxEmail.objects.filter(pk__in=ids).order_by("pk"))
+    assert sorted(ids) == [r.pk for r in rows] and len(rows) == 3
+    assert [(r.user_id, r.recipient, r.message_id) for r in rows] == [(u.pk, u.email, f"<m{u.pk}@x>") for u in users]
+    expected = {k: v for k, v in model_to_dict(reference).items() if k not in COMPARED_AWAY}
+    for row in rows:
+        assert {k: v for k, v in model_to_dict(row).items() if k not in COMPARED_AWAY} == expected
+        assert row.created_at is not None and row.updated_at is not None and row.context == {}
+
+
+def test_an_existing_row_raises_integrity_error_and_writes_nothing(broadcast, make_user):
+    user, other = make_user(), make_user()
+    insert_chunk(template_for(broadcast), ("user", "recipient", "message_id"), [(user.pk, user.email, "<a@x>")],
+                 using="default")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_chunk(template_for(broadcast), ("user", "recipient", "message_id"),
+                     [(other.pk, other.email, "<b@x>"), (user.pk, user.email, "<c@x>")], using="default")
+    assert list(OutboxEmail.objects.values_list("message_id", flat=True)) == ["<a@x>"]
+
+
+def test_a_chunk_over_the_parameter_limit_is_split(broadcast, make_user, monkeypatch):
+    fields = len([f for f in OutboxEmail._meta.concrete_fields if f is not OutboxEmail._meta.pk])
+    monkeypatch.setattr(chunk_insert, "MAX_PARAMS", fields * 2)  # two rows per statement
+    users = [make_user() for _ in range(5)]
+    ids = insert_chunk(template_for(broadcast), ("user", "recipient", "message_id"),
+                       [(u.pk, u.email, f"<m{u.pk}@x>") for u in users], using="default")
+    assert sorted(OutboxEmail.objects.values_list("pk", flat=True)) == sorted(ids) and len(ids) == 5
+
+
+def test_fan_out_on_a_database_that_cannot_return_ids(make_user, published, monkeypatch):
+    users = [make_user(user_type="Artist") for _ in range(4)]
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    email_utils.send_notification_to_user_types(["Artist"], "Hello", "Body")
+    before = len(published)
+    assert fan_out(Broadcast.objects.get().pk)["recipients"] == 4
+    ((_name, args, options),) = published[before:]
+    rows = OutboxEmail.objects.filter(pk__in=args[0])
+    assert sorted(rows.values_list("user_id", flat=True)) == [u.pk for u in users]
+    assert set(rows.values_list("task_id", flat=True)) == {options["task_id"]}
