@@ -38,40 +38,50 @@ def insert_chunk(template, varying: tuple[str, ...], values: list[tuple], *, usi
         else (None, f.get_db_prep_save(f.pre_save(template, True), connection))
         for f in fields
     ]
-    params_per_row = len(fields)
-    batch = min(len(values), max(connection.ops.bulk_batch_size(fields, values), 1), MAX_PARAMS // params_per_row)
-
     quote = connection.ops.quote_name
-    returning_sql, returning_params = connection.ops.return_insert_columns([opts.pk])
     head = f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+    returning = connection.ops.return_insert_columns([opts.pk])
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One array per varying column: a handful of parameters whatever the chunk size
-            # (psycopg parses a query's placeholders in Python, at about 10 us each).
-            def cast(field, suffix=""):
-                db_type = field.db_type(connection)
-                return f"CAST(%s AS {db_type}{suffix})" if db_type else "%s"
+            return _insert_unnest(cursor, connection, head, returning, fields, columns, values)
+        return _insert_values(cursor, connection, head, returning, fields, columns, values)
 
-            # Typed, so that a NULL or a string constant lands in any column type.
-            select = ", ".join(cast(fields[i]) if position is None else f"v{position}"
-                               for i, (position, _item) in enumerate(columns))
-            order = sorted(((p, f) for p, f in columns if p is not None), key=lambda pair: pair[0])
-            arrays = ", ".join(cast(f, "[]") for _p, f in order)
-            aliases = ", ".join(f"v{p}" for p, _f in order)
-            params = [item for position, item in columns if position is None]
-            params += [[f.get_db_prep_save(row[p], connection) for row in values] for p, f in order]
-            cursor.execute(f"{head}SELECT {select} FROM UNNEST({arrays}) AS v({aliases}) {returning_sql}",
-                           params + list(returning_params))
-            return [pk for (pk,) in cursor.fetchall()]
-        ids: list[int] = []
-        row_sql = "(" + ", ".join(["%s"] * params_per_row) + ")"
-        for start in range(0, len(values), batch):
-            rows = values[start:start + batch]
-            params = []
-            for row in rows:
-                for position, item in columns:
-                    params.append(item if position is None else item.get_db_prep_save(row[position], connection))
-            cursor.execute(f"{head}VALUES {', '.join([row_sql] * len(rows))} {returning_sql}",
-                           params + list(returning_params))
-            ids.extend(pk for (pk,) in cursor.fetchall())
+
+def _insert_unnest(cursor, connection, head, returning, fields, columns, values) -> list[int]:
+    """PostgreSQL: one array per varying column, so a handful of parameters whatever the
+    chunk size (psycopg parses a query's placeholders in Python, at about 10 us each)."""
+
+    def cast(field, suffix=""):
+        # Typed, so that a NULL or a string constant lands in any column type.
+        db_type = field.db_type(connection)
+        return f"CAST(%s AS {db_type}{suffix})" if db_type else "%s"
+
+    varying = sorted(((p, f) for p, f in columns if p is not None), key=lambda pair: pair[0])
+    select = ", ".join(cast(field) if position is None else f"v{position}"
+                       for field, (position, _item) in zip(fields, columns, strict=True))
+    arrays = ", ".join(cast(f, "[]") for _p, f in varying)
+    aliases = ", ".join(f"v{p}" for p, _f in varying)
+    params = [item for position, item in columns if position is None]
+    params += [[f.get_db_prep_save(row[p], connection) for row in values] for p, f in varying]
+    returning_sql, returning_params = returning
+    cursor.execute(f"{head}SELECT {select} FROM UNNEST({arrays}) AS v({aliases}) {returning_sql}",
+                   params + list(returning_params))
+    return [pk for (pk,) in cursor.fetchall()]
+
+
+def _insert_values(cursor, connection, head, returning, fields, columns, values) -> list[int]:
+    """Other databases: a multi-row VALUES list, split to stay under the parameter limit."""
+    batch = min(len(values), max(connection.ops.bulk_batch_size(fields, values), 1), MAX_PARAMS // len(fields))
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    returning_sql, returning_params = returning
+    ids: list[int] = []
+    for start in range(0, len(values), batch):
+        rows = values[start:start + batch]
+        params = []
+        for row in rows:
+            for position, item in columns:
+                params.append(item if position is None else item.get_db_prep_save(row[position], connection))
+        cursor.execute(f"{head}VALUES {', '.join([row_sql] * len(rows))} {returning_sql}",
+                       params + list(returning_params))
+        ids.extend(pk for (pk,) in cursor.fetchall())
     return ids

@@ -351,3 +351,17 @@ def test_a_link_for_a_changed_address_is_not_sent_to_the_old_one(send, make_user
     assert report.suppressed and mail.outbox == []
     row = OutboxEmail.objects.get()
     assert row.status == "suppressed" and "address changed" in row.last_error
+
+
+def test_rows_are_rendered_a_batch_at_a_time_then_sent(queued, monkeypatch):
+    from django_async_email import delivery, sending
+
+    rows = queued(*(f"u{i}@example.com" for i in range(5)))
+    events = []
+    build, send = delivery.build_message, sending.Sender.send
+    monkeypatch.setattr(delivery, "RENDER_BATCH", 2)
+    monkeypatch.setattr(delivery, "build_message", lambda *a, **k: events.append("render") or build(*a, **k))
+    monkeypatch.setattr(sending.Sender, "send", lambda self, m: events.append("send") or send(self, m))
+    report = deliver_emails([r.pk for r in rows])
+    assert sorted(report.sent) == [r.pk for r in rows] and len(mail.outbox) == 5
+    assert events == ["render", "render", "send", "send"] * 2 + ["render", "send"]
