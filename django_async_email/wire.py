@@ -5,13 +5,15 @@ it and sanitising its addresses is the costliest part of sending a bulk message 
 0.33 ms of CPU each in docs/benchmarks.md, three times the template render). Most of that
 work is the same for every message of a batch: the From, Subject and Reply-To headers, the
 adapter's extra headers and their encoding and folding. Here each distinct header value
-is encoded once per batch (with the standard library's ``email.policy.SMTP``), and per
+is written once per batch: ASCII text as it is (folded at spaces), address headers and
+non-ASCII text encoded and folded by the standard library's ``email.policy.SMTP``. Per
 message only To, Date, Message-ID, the boundary and the two bodies are written.
 
 Only the shape the package sends is handled: a UTF-8 plain-text body with an optional
 HTML alternative, one plain ``To`` address, optional plain Bcc addresses, no Cc and no
-attachments. Anything else (and any address that would need IDNA or an encoded display
-name in the envelope) returns ``None`` and goes through the email backend as before. The
+attachments. Anything else returns ``None`` and goes through the email backend as before:
+an address that would need IDNA, a display name in To, a header value with a control
+character or with text that looks like an RFC 2047 encoded-word (``=?``). The
 output follows Django's rule for bodies: 7bit or 8bit when every line fits in 998 bytes,
 quoted-printable otherwise.
 """
@@ -43,6 +45,13 @@ OWN_HEADERS = frozenset({
 })
 POLICY = email.policy.SMTP
 CRLF = b"\r\n"
+#: Folded with the email package (address parsing and quoting); other ASCII headers as written.
+ADDRESS_HEADERS = frozenset({"from", "reply-to"})
+FOLD_AT = 78
+#: A field name: printable ASCII but the colon (RFC 5322 section 3.6.8).
+HEADER_NAME = re.compile(r"[!-9;-~]+\Z")
+#: A line break inside a folded header that is not CRLF followed by white space.
+UNFOLDED_BREAK = re.compile(rb"\r\n(?![ \t])|\r(?!\n)|(?<!\r)\n")
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,43 @@ def _body(text: str) -> tuple[bytes, bytes] | None:
         return (b"7bit" if raw.isascii() else b"8bit"), CRLF.join(lines)
     # quoprimime escapes every byte but printable ASCII, CR and LF before it splits lines.
     return b"quoted-printable", quoprimime.body_encode(raw.decode("latin-1"), 76, "\r\n").encode("ascii")
+
+
+def _fold_ascii(name: str, value: str) -> bytes | None:
+    """``Name: value`` as it is, folded at spaces to about 78 characters (unfolding gives the
+    value back exactly); an unstructured ASCII value needs no encoding, and a URL in
+    List-Unsubscribe must stay as written."""
+    words = value.split(" ")
+    lines, current = [], f"{name}: {words[0]}"
+    for word in words[1:]:
+        if word and len(current) + 1 + len(word) > FOLD_AT:
+            lines.append(current)
+            current = " " + word
+        else:
+            current += " " + word
+    lines.append(current)
+    if max(map(len, lines)) > MAX_LINE:
+        return None
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _fold_with_policy(name: str, value: str) -> bytes | None:
+    """An address header, or non-ASCII text, encoded (RFC 2047) and folded by ``email.policy.SMTP``."""
+    try:
+        header = POLICY.header_factory(name, value)
+        addresses = getattr(header, "addresses", None)
+        if addresses is None and str(header) != value:
+            return None  # the parser changed the text: not ours to send
+        # The standard library would turn a non-ASCII domain into an encoded-word
+        # (python/cpython#83938); Django IDNA-encodes it instead, so leave it to Django.
+        if header.defects or any(not a.domain.isascii() for a in addresses or ()):
+            return None
+        line = header.fold(policy=POLICY).encode("ascii")
+    except (UnicodeEncodeError, ValueError, IndexError):
+        return None
+    if "\r" in str(header) or "\n" in str(header) or UNFOLDED_BREAK.search(line[:-2]):
+        return None
+    return line
 
 
 def _part_headers(subtype: bytes, cte: bytes) -> bytes:
@@ -128,7 +174,9 @@ class WireWriter:
         if text is None:
             return None
         if html is None:
-            data = b"".join((*head, _part_headers(b"plain", text[0]), CRLF, text[1], CRLF))
+            # smtplib ends the data with CRLF only if it does not end with one already.
+            data = b"".join((*head, _part_headers(b"plain", text[0]), CRLF, text[1],
+                             b"" if text[1].endswith(CRLF) else CRLF))
             return WireMessage(from_addr, recipients, data)
         html_body = _body(html)
         if html_body is None:
@@ -169,7 +217,7 @@ class WireWriter:
         return self._envelope_from[from_email]
 
     def _header(self, name: str, value) -> bytes | None:
-        """One header, encoded (RFC 2047) and folded as ``email.policy.SMTP`` does; memoised."""
+        """One header line (folded), memoised; ``None`` for anything the backend should write."""
         key = (name, value)
         try:
             return self._headers[key]
@@ -178,15 +226,15 @@ class WireWriter:
         except TypeError:  # an unhashable value: not a header this module writes
             return None
         line = None
-        if isinstance(value, str) and "\r" not in value and "\n" not in value:
-            try:
-                header = POLICY.header_factory(name, value)
-                # The standard library would turn a non-ASCII domain into an encoded-word
-                # (python/cpython#83938); Django IDNA-encodes it instead, so leave it to Django.
-                if not any(not a.domain.isascii() for a in getattr(header, "addresses", ())) and not header.defects:
-                    line = header.fold(policy=POLICY).encode("ascii")
-            except (UnicodeEncodeError, ValueError, IndexError):
-                line = None
+        # Control characters (CR and LF among them) and text that looks like an RFC 2047
+        # encoded-word are left to Django: the standard library's header parser decodes
+        # encoded-words, and before Python 3.11.10 / 3.12.5 it could turn an encoded CRLF
+        # into a real one (CVE-2024-6923).
+        if isinstance(value, str) and HEADER_NAME.match(name) and value.isprintable() and "=?" not in value:
+            if value.isascii() and name.lower() not in ADDRESS_HEADERS:
+                line = _fold_ascii(name, value)
+            else:
+                line = _fold_with_policy(name, value)
         self._headers[key] = line
         return line
 

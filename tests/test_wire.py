@@ -81,6 +81,38 @@ def test_non_ascii_headers_are_encoded_words():
     assert head.isascii() and b"=?utf-8?" in head
 
 
+def raw_headers(data: bytes) -> dict[str, str]:
+    """Each header as sent, unfolded but not decoded."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("ascii").replace("\r\n ", " ").replace("\r\n\t", "\t")
+    return dict(line.split(": ", 1) for line in head.split("\r\n"))
+
+
+def test_ascii_headers_go_out_as_written_and_fold_back_exactly():
+    url = "<https://zamio.test/unsubscribe/" + "x" * 120 + "?sig=" + "y" * 40 + ">"
+    subject = "A long ASCII subject, with  two spaces and words, " * 3
+    wire = WireWriter().write(make_message(**{**CASES["ascii"], "subject": subject.strip(),
+                                              "headers": {"List-Unsubscribe": url}}))
+    headers = raw_headers(wire.data)
+    assert headers["List-Unsubscribe"] == url and headers["Subject"] == subject.strip()
+    assert max(len(line) for line in wire.data.split(b"\r\n\r\n")[0].split(b"\r\n")) <= 998
+
+
+@pytest.mark.parametrize("value", [
+    "=?utf-8?q?x=0D=0ABcc:_victim@example.com=0D=0A=0D=0Afake_body?=",  # CVE-2024-6923
+    "Offer =?utf-8?b?w6k=?= inside",
+    "Tab\there", "Bell\x07", "Line\u2028separator",
+])
+def test_encoded_words_and_control_characters_are_left_to_django(value):
+    for fields in ({"subject": value}, {"headers": {"X-Note": value}}, {"from_email": f'"{value}" <a@zamio.test>'}):
+        assert WireWriter().write(make_message(**{**CASES["ascii"], **fields})) is None, fields
+
+
+def test_a_text_only_body_ends_as_it_was_written():
+    for body, sent in [("Line one\nline two\n", b"Line one\r\nline two\r\n"), ("No newline", b"No newline\r\n")]:
+        wire = WireWriter().write(make_message(**{**CASES["text only"], "body": body}))
+        assert wire.data.split(b"\r\n\r\n", 1)[1] == sent
+
+
 def test_long_lines_use_quoted_printable_and_short_non_ascii_uses_8bit():
     long_wire = WireWriter().write(make_message(**CASES["long lines are quoted-printable"]))
     assert long_wire.data.count(b"Content-Transfer-Encoding: quoted-printable") == 2
