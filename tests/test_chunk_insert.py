@@ -1,8 +1,7 @@
 """The fan-out's one-statement INSERT writes the rows bulk_create would write."""
 
 import pytest
-from django.db import IntegrityError, connection, transaction
-from django.forms.models import model_to_dict
+from django.db import DataError, IntegrityError, connection, transaction
 
 from django_async_email import chunk_insert, email_utils
 from django_async_email.broadcasts import fan_out
@@ -12,7 +11,7 @@ from django_async_email.models import Broadcast, Kind, OutboxEmail
 # Transactional, so publishes happen on commit as in production and the recorder sees them.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.custom_user]
 
-COMPARED_AWAY = ("id", "message_id", "user", "recipient")
+COMPARED_AWAY = ("id", "message_id", "user", "recipient", "created_at", "updated_at")
 
 
 @pytest.fixture
@@ -36,10 +35,36 @@ def test_rows_are_what_bulk_create_writes(broadcast, make_user):
     rows = list(OutboxEmail.objects.filter(pk__in=ids).order_by("pk"))
     assert sorted(ids) == [r.pk for r in rows] and len(rows) == 3
     assert [(r.user_id, r.recipient, r.message_id) for r in rows] == [(u.pk, u.email, f"<m{u.pk}@x>") for u in users]
-    expected = {k: v for k, v in model_to_dict(reference).items() if k not in COMPARED_AWAY}
+    def columns(row):  # every column, editable or not, but those that differ by design
+        return {f.attname: getattr(row, f.attname) for f in OutboxEmail._meta.concrete_fields
+                if f.name not in COMPARED_AWAY}
+
     for row in rows:
-        assert {k: v for k, v in model_to_dict(row).items() if k not in COMPARED_AWAY} == expected
+        assert columns(row) == columns(reference)
         assert row.created_at is not None and row.updated_at is not None and row.context == {}
+
+
+def test_a_value_too_long_for_its_column_is_never_cut_short(broadcast, make_user):
+    """PostgreSQL refuses it, as bulk_create's INSERT would; SQLite stores it whole."""
+    user = make_user()
+    address = "a" * 250 + "@example.com"  # 262 characters for a 254-character column
+    if connection.vendor == "postgresql":
+        with pytest.raises(DataError), transaction.atomic():
+            insert_chunk(template_for(broadcast), ("user", "recipient", "message_id"),
+                         [(user.pk, address, "<long@x>")], using="default")
+        assert not OutboxEmail.objects.exists()
+    else:
+        insert_chunk(template_for(broadcast), ("user", "recipient", "message_id"),
+                     [(user.pk, address, "<long@x>")], using="default")
+        assert OutboxEmail.objects.get().recipient == address
+
+
+def test_a_unique_column_cannot_be_a_constant(broadcast, make_user):
+    user = make_user()
+    template = template_for(broadcast)
+    template.message_id = "<same@x>"
+    with pytest.raises(ValueError, match="message_id"):
+        insert_chunk(template, ("user", "recipient"), [(user.pk, user.email)], using="default")
 
 
 def test_an_existing_row_raises_integrity_error_and_writes_nothing(broadcast, make_user):
