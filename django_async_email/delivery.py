@@ -219,10 +219,13 @@ def send_rows(rows, report: DeliveryReport, errors: dict[int, str], token: str, 
             for row, message in ready:
                 take(row, *sender.send(message))
     finally:
-        # Also when the task is interrupted: what was already sent gets recorded.
-        close_quietly(connection)
-        if unrecorded:
-            mark_sent(token, unrecorded, errors)
+        # Also when the task is interrupted: what was already sent gets recorded, before the
+        # goodbye to the server (QUIT is one more round trip a kill could interrupt).
+        try:
+            if unrecorded:
+                mark_sent(token, unrecorded, errors)
+        finally:
+            close_quietly(connection)
 
 
 def _render(row, adapter, connection, report: DeliveryReport, errors: dict[int, str]):

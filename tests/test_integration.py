@@ -66,14 +66,17 @@ def test_every_kind_is_delivered_through_the_worker_on_its_queue(celery_worker, 
 
 
 @pytest.mark.custom_user
-def test_bulk_notification_to_a_user_type(celery_worker, smtp, delivered, make_user):
+def test_bulk_notification_to_a_user_type(celery_worker, smtp, delivered, wait_for, make_user):
     artists = [make_user(user_type="Artist") for _ in range(120)]
     make_user(user_type="Station")
     make_user(user_type="Artist", is_active=False)
     (task_id,) = email_utils.send_notification_to_user_types(["Artist"], "New Royalty Features", "Check them out")
     delivered(120, timeout=60)
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == sorted(a.email for a in artists)
+    # The worker marks the broadcast done just after it records the last rows as sent.
     broadcast = Broadcast.objects.get(task_id=task_id)
+    wait_for(lambda: Broadcast.objects.get(pk=broadcast.pk).state not in ("queued", "sending"), timeout=10,
+             message="the broadcast to finish")
     broadcast.refresh_from_db()
     assert broadcast.progress() == {"state": "done", "total": 120, "sent": 120, "failed": 0, "cancelled": 0,
                                     "pending": 0}
