@@ -114,20 +114,21 @@ def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
     task_id = new_task_id()
     domain = message_id_domain()
     values = [(pk, address, f"<{uuid.uuid4().hex}@{domain}>") for pk, address in batch]
-    template = OutboxEmail(kind=Kind.NOTIFICATION, email_type=broadcast.email_type, broadcast=broadcast,
-                           task_id=task_id)
+    # What every row of the chunk shares; the INSERT's constant columns come from these.
+    shared = {"kind": Kind.NOTIFICATION, "email_type": broadcast.email_type, "broadcast": broadcast,
+              "task_id": task_id}
     try:
         with transaction.atomic(using=using):
-            ids = insert_chunk(template, ("user", "recipient", "message_id"), values, using=using)
+            ids = insert_chunk(OutboxEmail(**shared), ("user", "recipient", "message_id"), values, using=using)
             if ids is None:  # a database that cannot return ids from a multi-row INSERT
-                OutboxEmail.objects.using(using).bulk_create(_instances(broadcast, values, task_id))
+                OutboxEmail.objects.using(using).bulk_create(_instances(shared, values))
                 ids = list(OutboxEmail.objects.using(using).filter(task_id=task_id).values_list("pk", flat=True))
             publish_on_commit(task, args=[ids], queue_class="low", task_id=task_id, using=using)
             return True
     except IntegrityError:
         pass
     with transaction.atomic(using=using):
-        OutboxEmail.objects.using(using).bulk_create(_instances(broadcast, values, task_id), ignore_conflicts=True)
+        OutboxEmail.objects.using(using).bulk_create(_instances(shared, values), ignore_conflicts=True)
         queued = list(
             OutboxEmail.objects.using(using).filter(
                 broadcast=broadcast, user_id__in=[pk for pk, _ in batch], status=Status.QUEUED
@@ -141,12 +142,9 @@ def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
         return True
 
 
-def _instances(broadcast: Broadcast, values, task_id: str) -> list[OutboxEmail]:
-    return [
-        OutboxEmail(kind=Kind.NOTIFICATION, email_type=broadcast.email_type, recipient=address, user_id=pk,
-                    broadcast=broadcast, message_id=message_id, task_id=task_id)
-        for pk, address, message_id in values
-    ]
+def _instances(shared: dict, values) -> list[OutboxEmail]:
+    return [OutboxEmail(**shared, user_id=pk, recipient=address, message_id=message_id)
+            for pk, address, message_id in values]
 
 
 def cancel_broadcast(broadcast_id: int) -> int:

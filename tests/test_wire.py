@@ -135,6 +135,7 @@ def test_each_message_of_a_batch_gets_its_own_boundary_and_headers_are_encoded_o
     dict(from_email="ZamIO <no-reply@zamío.test>"),
     dict(headers={"From": "Other <other@zamio.test>"}),
     dict(headers={"X-Bad": "one\r\nBcc: victim@example.com"}),
+    dict(headers={"Message-ID": "<abc\x00def@zamio.test>"}),
     dict(attachments=[("a.txt", "attached", "text/plain")]),
 ])
 def test_other_shapes_are_left_to_the_backend(change):
