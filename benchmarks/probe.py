@@ -1,6 +1,6 @@
 """In-process look at this package's worker code: queries per chunk and where the time goes.
 
-Runs ``broadcasts.fan_out`` and ``delivery.deliver_emails`` in this process (publishing
+Runs ``outbox.fanout.fan_out`` and ``delivery.pipeline.deliver_emails`` in this process (publishing
 recorded, not sent), against the same database and SMTP sink as the worker scenarios:
 
 - the SQL of the fan-out and of one send task (``CaptureQueriesContext``);
@@ -26,14 +26,14 @@ from .scenarios import MESSAGE, SUBJECT, USER_TYPE, Context, reset_state
 
 #: stage -> (file suffix, function name); cumulative time of that function in the profile.
 STAGES = [
-    ("deliver_emails (whole send task)", "django_async_email/delivery.py", "deliver_emails"),
-    ("claim_emails", "django_async_email/delivery.py", "claim_emails"),
-    ("build_message", "django_async_email/delivery.py", "build_message"),
-    ("render_parts", "django_async_email/rendering.py", "render_parts"),
-    ("WireWriter.write", "django_async_email/wire.py", "write"),
+    ("deliver_emails (whole send task)", "django_async_email/delivery/pipeline.py", "deliver_emails"),
+    ("claim_emails", "django_async_email/delivery/claim.py", "claim_emails"),
+    ("build_message", "django_async_email/delivery/build/compose.py", "build_message"),
+    ("render_parts", "django_async_email/delivery/build/rendering.py", "render_parts"),
+    ("WireWriter.write", "django_async_email/delivery/send/wire.py", "write"),
     ("smtplib.SMTP.sendmail", "smtplib.py", "sendmail"),
-    ("mark_sent", "django_async_email/delivery.py", "mark_sent"),
-    ("record_outcomes", "django_async_email/delivery.py", "record_outcomes"),
+    ("mark_sent", "django_async_email/delivery/record.py", "mark_sent"),
+    ("record_outcomes", "django_async_email/delivery/record.py", "record_outcomes"),
 ]
 
 
@@ -57,8 +57,10 @@ def stage_breakdown(email_ids) -> dict:
     from django.core.mail.message import sanitize_address
 
     from django_async_email.adapter import get_adapter
-    from django_async_email.delivery import build_message, claim_emails, mark_sent
-    from django_async_email.wire import WireWriter
+    from django_async_email.delivery.build.compose import build_message
+    from django_async_email.delivery.claim import claim_emails
+    from django_async_email.delivery.record import mark_sent
+    from django_async_email.delivery.send.wire import WireWriter
 
     clock = _Clock()
     rows_count = len(email_ids)
@@ -115,9 +117,9 @@ def probe_async_email(ctx: Context, out_dir: Path) -> dict:
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
-    from django_async_email import delivery
-    from django_async_email.broadcasts import fan_out
+    from django_async_email.delivery import pipeline as delivery
     from django_async_email.email_utils import send_notification_to_user_types
+    from django_async_email.outbox.fanout import fan_out
 
     reset_state(ctx)
     published = []
@@ -168,7 +170,7 @@ def probe_async_email(ctx: Context, out_dir: Path) -> dict:
     profile_path = out_dir / f"profile-deliver_emails-{ctx.recipients}.pstats"
     profiler.dump_stats(str(profile_path))
     stats = pstats.Stats(profiler)
-    whole, _ = _cumulative(stats, "django_async_email/delivery.py", "deliver_emails")
+    whole, _ = _cumulative(stats, "django_async_email/delivery/pipeline.py", "deliver_emails")
     stages = []
     for label, suffix, function in STAGES:
         seconds, calls = _cumulative(stats, suffix, function)

@@ -5,11 +5,15 @@ Point ``ASYNC_EMAIL['ADAPTER']`` at a subclass of ``DefaultAdapter``.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
-from .emails import MESSAGE_CLASSES
-from .exceptions import AsyncEmailConfigurationError
+
+#: Where the package's message class for each kind is found. The adapter is a base module
+#: that every layer may use, and the classes live in the worker side above it, so the table
+#: is looked up by name rather than imported.
+MESSAGE_CLASSES_PATH = "django_async_email.delivery.build.messages.MESSAGE_CLASSES"
 
 
 class DefaultAdapter:
@@ -19,7 +23,7 @@ class DefaultAdapter:
 
     def get_message_class(self, kind: str):
         """The templated-mail message class for a kind of email."""
-        return MESSAGE_CLASSES[kind]
+        return import_string(MESSAGE_CLASSES_PATH)[kind]
 
     def get_extra_context(self, email, user) -> dict:
         """Extra template context for one recipient; runs in the worker."""
@@ -35,14 +39,10 @@ class DefaultAdapter:
 
     def create_invited_user(self, invitation, password: str, **profile_fields):
         """Create the account for an accepted invitation; override for custom user creation."""
-        from django.contrib.auth import get_user_model
-
-        from .users import email_field_name, user_type_field
-
         user_model = get_user_model()
         fields = dict(profile_fields)
-        fields[email_field_name()] = invitation.email
-        type_field = user_type_field()
+        fields[user_model.get_email_field_name()] = invitation.email
+        type_field = app_settings.USER_TYPE_FIELD
         if type_field and invitation.user_type:
             fields[type_field] = invitation.user_type
         # Keyword arguments only: stock and custom managers name their first argument differently.
@@ -51,9 +51,5 @@ class DefaultAdapter:
 
 
 def get_adapter() -> DefaultAdapter:
-    path = app_settings.ADAPTER
-    try:
-        adapter_class = import_string(path)
-    except ImportError as exc:
-        raise AsyncEmailConfigurationError(f"ASYNC_EMAIL['ADAPTER'] could not import {path!r}: {exc}") from exc
-    return adapter_class()
+    """An instance of the class ``ASYNC_EMAIL['ADAPTER']`` names."""
+    return app_settings.adapter_class()

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from .models import Broadcast, FlowEvent, Invitation, OutboxEmail, VerifiedEmail
+from .outbox.broadcasts import cancel_broadcast
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -47,8 +48,6 @@ class BroadcastAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Cancel the selected broadcasts"), permissions=["cancel"])
     def cancel(self, request, queryset):
-        from .broadcasts import cancel_broadcast
-
         stopped = sum(cancel_broadcast(b.pk) for b in queryset)
         self.message_user(request, _("Cancelled; %d email(s) will not be sent.") % stopped, messages.SUCCESS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.template import TemplateDoesNotExist
@@ -10,6 +11,12 @@ from django.template.loader import get_template
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
+from .delivery.build.messages import DEFAULT_TEMPLATES
+from .delivery.retry import longest_retry_delay
+from .delivery.send.connection import backend_path, mailer_alias, mailers_configured
+from .exceptions import AsyncEmailConfigurationError
+from .outbox.publishing import current_celery_app
+from .outbox.routing import queue_names
 
 DJANGO_DEFAULT_FROM = "webmaster@localhost"
 
@@ -45,8 +52,6 @@ def check_from_email(**kwargs):
 
 
 def email_backend_path() -> str:
-    from .mailer import backend_path
-
     try:
         return backend_path()
     except ImproperlyConfigured:  # E001 reports the settings themselves
@@ -54,8 +59,6 @@ def email_backend_path() -> str:
 
 
 def check_email_backend(**kwargs):
-    from .mailer import mailer_alias, mailers_configured
-
     if _settings_ok() and mailers_configured():
         if mailer_alias() not in settings.MAILERS:
             return [checks.Error(
@@ -69,6 +72,7 @@ def check_email_backend(**kwargs):
             )]
     path = email_backend_path()
     try:
+        # Django imports the backend itself (and the path may be Django's own EMAIL_BACKEND).
         import_string(path)
     except ImportError as exc:
         return [checks.Error(
@@ -89,11 +93,10 @@ def check_base_url(**kwargs):
 
 def check_celery(**kwargs):
     try:
-        import celery
+        import celery  # noqa: F401  (imported here to report a broken environment, not crash on it)
     except ImportError:
         return [checks.Error("Celery is not installed.", hint="pip install celery", id=_id("E004"))]
-    app = celery.current_app
-    app = getattr(app, "_get_current_object", lambda: app)()  # unwrap Celery's proxy
+    app = current_celery_app()
     if app.main in (None, "default") and not app.conf.broker_url:
         return [checks.Warning(
             "No Celery app is configured, so emails would be published to Celery's default broker.",
@@ -104,29 +107,16 @@ def check_celery(**kwargs):
     return []
 
 
-def _current_celery_app():
-    import celery
-
-    app = celery.current_app
-    return getattr(app, "_get_current_object", lambda: app)()
-
-
 def check_delivery_safety(**kwargs):
     """Settings that would let a task be redelivered while it still runs, or never consumed."""
     if not _settings_ok():
         return []
-    try:
-        app = _current_celery_app()
-    except ImportError:
-        return []
-    conf = app.conf
+    conf = current_celery_app().conf
     messages = []
     broker = (conf.broker_url or "").split("://", 1)[0]
     time_limit = conf.task_time_limit
     if broker in ("redis", "rediss", "sentinel", "sqs"):
         visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
-        from .delivery import longest_retry_delay
-
         longest = max(longest_retry_delay(), time_limit or 0)
         if longest >= visibility:
             messages.append(checks.Warning(
@@ -146,8 +136,6 @@ def check_delivery_safety(**kwargs):
     declared = conf.task_queues
     if declared:
         names = {getattr(q, "name", q) for q in declared}
-        from .routing import queue_names
-
         missing = [q for q in queue_names() if q not in names]
         if missing:
             messages.append(checks.Warning(
@@ -160,8 +148,6 @@ def check_delivery_safety(**kwargs):
 
 
 def check_templates(**kwargs):
-    from .emails import DEFAULT_TEMPLATES
-
     errors = []
     for kind, name in DEFAULT_TEMPLATES.items():
         try:
@@ -178,8 +164,6 @@ def check_templates(**kwargs):
 def check_user_model(**kwargs):
     if not _settings_ok():
         return []
-    from django.contrib.auth import get_user_model
-
     user_model = get_user_model()
     errors = []
     for key in ("USER_TYPE_FIELD", "LANGUAGE_FIELD", "VERIFIED_FIELD"):
@@ -212,11 +196,9 @@ def check_adapter(**kwargs):
     if not _settings_ok():
         return []
     try:
-        import_string(app_settings.ADAPTER)
-    except ImportError as exc:
-        return [checks.Error(
-            f"ASYNC_EMAIL['ADAPTER'] cannot be imported: {exc}", id=_id("E007"),
-        )]
+        app_settings.adapter_class  # noqa: B018 (importing it is the check)
+    except AsyncEmailConfigurationError as exc:
+        return [checks.Error(str(exc), id=_id("E007"))]
     return []
 
 
@@ -224,15 +206,11 @@ def check_api_permissions(**kwargs):
     if not _settings_ok():
         return []
     errors = []
-    for endpoint, paths in app_settings.API_PERMISSIONS.items():
-        for path in paths:
-            try:
-                import_string(path)
-            except ImportError as exc:
-                errors.append(checks.Error(
-                    f"ASYNC_EMAIL['API_PERMISSIONS']['{endpoint}'] names {path!r}, which cannot be imported: {exc}",
-                    id=_id("E009"),
-                ))
+    for endpoint in app_settings.API_PERMISSIONS:
+        try:
+            app_settings.api_permission_classes(endpoint)
+        except AsyncEmailConfigurationError as exc:
+            errors.append(checks.Error(str(exc), id=_id("E009")))
     return errors
 
 

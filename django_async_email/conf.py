@@ -13,6 +13,9 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from .exceptions import AsyncEmailConfigurationError
 
 SETTINGS_NAME = "ASYNC_EMAIL"
 
@@ -192,9 +195,25 @@ VALIDATORS = {
 
 
 def _config_error(message: str):
-    from .exceptions import AsyncEmailConfigurationError  # a subclass of ImproperlyConfigured
-
     return AsyncEmailConfigurationError(message)
+
+
+def setting_label(*keys: str) -> str:
+    """How a person finds a setting: ``setting_label("API_PERMISSIONS", "send_invitation")`` is
+    ``ASYNC_EMAIL['API_PERMISSIONS']['send_invitation']``."""
+    return SETTINGS_NAME + "".join(f"[{key!r}]" for key in keys)
+
+
+def import_from_setting(path: str, *keys: str) -> Any:
+    """Import the object ``path`` names, which the setting ``keys`` gave.
+
+    Every dotted-path setting is imported here, so each fails with the same message (an
+    ``ImproperlyConfigured``) naming the setting.
+    """
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise _config_error(f"{setting_label(*keys)} names {path!r}, which cannot be imported: {exc}") from exc
 
 
 def validate_settings(user_settings: Any) -> dict[str, Any]:
@@ -251,6 +270,20 @@ class AppSettings:
     @property
     def site_name(self) -> str:
         return self.SITE_NAME or getattr(django_settings, "SITE_NAME", "")
+
+    # Dotted-path settings, imported here and nowhere else.
+
+    @property
+    def adapter_class(self) -> type:
+        """The class ``ADAPTER`` names."""
+        return import_from_setting(self.ADAPTER, "ADAPTER")
+
+    def api_permission_classes(self, endpoint: str) -> list[type] | None:
+        """The classes ``API_PERMISSIONS[endpoint]`` names, or ``None`` when it is not set."""
+        paths = self.API_PERMISSIONS.get(endpoint)
+        if paths is None:
+            return None
+        return [import_from_setting(path, "API_PERMISSIONS", endpoint) for path in paths]
 
     @staticmethod
     def seconds(value) -> float:

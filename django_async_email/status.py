@@ -15,16 +15,10 @@ from django.utils import timezone
 
 from .checks import configuration_report
 from .models import Broadcast, OutboxEmail, Status
-from .routing import queue_names
+from .outbox.publishing import current_celery_app
+from .outbox.routing import queue_names
 
 logger = logging.getLogger(__name__)
-
-
-def _celery_app():
-    import celery
-
-    app = celery.current_app
-    return getattr(app, "_get_current_object", lambda: app)()
 
 
 def email_counts(now=None) -> dict:
@@ -43,7 +37,7 @@ def email_counts(now=None) -> dict:
 
 def broker_status(app=None, timeout: float = 2.0) -> dict:
     """Whether the broker answers, and how many messages wait in each of our queues."""
-    app = app or _celery_app()
+    app = app or current_celery_app()
     transport = app.conf.broker_url.split("://", 1)[0] if app.conf.broker_url else None
     result = {"transport": transport, "reachable": False, "queue_depths": {}}
     try:
@@ -65,7 +59,7 @@ def broker_status(app=None, timeout: float = 2.0) -> dict:
 
 def worker_status(app=None, timeout: float = 1.0) -> dict:
     """Workers that answered, the queues each consumes, and our queues nobody consumes."""
-    app = app or _celery_app()
+    app = app or current_celery_app()
     workers = {}
     try:
         replies = app.control.inspect(timeout=timeout).active_queues() or {}

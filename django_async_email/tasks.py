@@ -1,7 +1,9 @@
 """The Celery tasks, as ``shared_task``s that bind to the host's own Celery app.
 
 Thin on purpose: arguments are outbox row ids (JSON, never model instances, never
-tokens), and the work is in ``delivery`` and ``broadcasts``, which tests call directly.
+tokens), and the work is in ``delivery`` and ``outbox``, which tests call directly. Each
+task takes its name from the table of kinds (``outbox.kinds``), which is how the request
+side finds it without importing this module.
 
 ``acks_late`` is safe here because delivery is idempotent per row: a redelivered message
 finds its rows already sent (or still leased) and sends nothing again.
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .broadcasts import fan_out
-from .delivery import deliver_emails
-from .reset_requests import resolve_reset_requests
+from .delivery.pipeline import deliver_emails
+from .delivery.reset_lookup import resolve_reset_requests
+from .delivery.sweeper import requeue_stuck_emails
+from .outbox import kinds
+from .outbox.fanout import fan_out
 
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": False}
 
@@ -32,17 +36,13 @@ def _as_ids(email_id) -> list:
     return email_id if isinstance(email_id, list) else [email_id]
 
 
-def _single(task, email_id) -> dict:
-    return _deliver_and_retry(task, _as_ids(email_id))
-
-
-@shared_task(bind=True, name="django_async_email.tasks.send_email_verification_task", **TASK_OPTIONS)
+@shared_task(bind=True, name=kinds.VERIFICATION.task_name, **TASK_OPTIONS)
 def send_email_verification_task(self, email_id):
     """Send a verification email (queue: high)."""
-    return _single(self, email_id)
+    return _deliver_and_retry(self, _as_ids(email_id))
 
 
-@shared_task(bind=True, name="django_async_email.tasks.send_password_reset_email_task", **TASK_OPTIONS)
+@shared_task(bind=True, name=kinds.PASSWORD_RESET.task_name, **TASK_OPTIONS)
 def send_password_reset_email_task(self, email_id):
     """Send a password reset or password-changed email (queue: high).
 
@@ -52,41 +52,25 @@ def send_password_reset_email_task(self, email_id):
     return _deliver_and_retry(self, resolve_reset_requests(_as_ids(email_id)))
 
 
-@shared_task(bind=True, name="django_async_email.tasks.send_user_invitation_email_task", **TASK_OPTIONS)
+@shared_task(bind=True, name=kinds.INVITATION.task_name, **TASK_OPTIONS)
 def send_user_invitation_email_task(self, email_id):
     """Send an invitation email (queue: normal)."""
-    return _single(self, email_id)
+    return _deliver_and_retry(self, _as_ids(email_id))
 
 
-@shared_task(bind=True, name="django_async_email.tasks.send_notification_email_task", **TASK_OPTIONS)
+@shared_task(bind=True, name=kinds.NOTIFICATION.task_name, **TASK_OPTIONS)
 def send_notification_email_task(self, email_ids):
     """Send notification (or welcome) emails over one connection (queue: normal; low for bulk chunks)."""
     return _deliver_and_retry(self, email_ids)
 
 
-@shared_task(bind=True, name="django_async_email.tasks.send_bulk_notification_email_task", **TASK_OPTIONS)
+@shared_task(bind=True, name=kinds.FAN_OUT.task_name, **TASK_OPTIONS)
 def send_bulk_notification_email_task(self, broadcast_id):
     """Fan a broadcast out into per-chunk send tasks (queue: low)."""
     return fan_out(broadcast_id)
 
 
-@shared_task(name="django_async_email.tasks.requeue_stuck_emails_task", ignore_result=False)
+@shared_task(name=kinds.SWEEP.task_name, ignore_result=False)
 def requeue_stuck_emails_task():
     """Republish accepted emails whose task was lost (run it from Celery beat; queue: low)."""
-    from .sweeper import requeue_stuck_emails
-
     return requeue_stuck_emails()
-
-
-#: kind -> the task that delivers it and its queue class
-TASK_FOR_KIND = {
-    "verification": (send_email_verification_task, "high"),
-    "password_reset": (send_password_reset_email_task, "high"),
-    "password_changed": (send_password_reset_email_task, "high"),
-    "invitation": (send_user_invitation_email_task, "normal"),
-    "notification": (send_notification_email_task, "normal"),
-    "welcome": (send_notification_email_task, "normal"),
-}
-
-#: Tasks whose argument is a list of row ids rather than one id.
-BATCH_TASK_NAMES = frozenset({send_notification_email_task.name})

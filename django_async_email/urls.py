@@ -1,31 +1,5 @@
-"""``include("django_async_email.urls")``: the REST API. Needs the ``drf`` extra."""
+"""``include("django_async_email.urls")``: the REST API (``api/urls.py``). Needs the ``drf`` extra."""
 
-from django.core.exceptions import ImproperlyConfigured
+from .api.urls import app_name, urlpatterns
 
-try:
-    import rest_framework  # noqa: F401
-except ImportError as exc:
-    raise ImproperlyConfigured(
-        "django_async_email.urls needs Django REST Framework: pip install 'django-async-email[drf]' "
-        "(and add 'rest_framework' to INSTALLED_APPS)."
-    ) from exc
-
-from django.urls import path  # noqa: E402
-
-from .api import views  # noqa: E402
-
-app_name = "django_async_email"
-
-urlpatterns = [
-    path("resend-verification/", views.ResendVerificationView.as_view(), name="resend-verification"),
-    path("request-password-reset/", views.RequestPasswordResetView.as_view(), name="request-password-reset"),
-    path("send-invitation/", views.SendInvitationView.as_view(), name="send-invitation"),
-    path("send-notification-to-users/", views.SendNotificationToUsersView.as_view(),
-         name="send-notification-to-users"),
-    path("send-notification-to-user-type/", views.SendNotificationToUserTypeView.as_view(),
-         name="send-notification-to-user-type"),
-    path("system-status/", views.SystemStatusView.as_view(), name="system-status"),
-    path("verify-email/", views.VerifyEmailView.as_view(), name="verify-email"),
-    path("confirm-password-reset/", views.ConfirmPasswordResetView.as_view(), name="confirm-password-reset"),
-    path("accept-invitation/", views.AcceptInvitationView.as_view(), name="accept-invitation"),
-]
+__all__ = ["app_name", "urlpatterns"]

@@ -308,7 +308,7 @@ class Job:
 
 
 def _queue_of(queue_class: str) -> str:
-    from django_async_email.routing import publish_options
+    from django_async_email.outbox.routing import publish_options
 
     return publish_options(queue_class)["queue"]
 
@@ -318,12 +318,12 @@ def _single_job(label: str, kind: str, send) -> Job:
     from django.utils import timezone
 
     from django_async_email.models import OutboxEmail
-    from django_async_email.tasks import TASK_FOR_KIND
+    from django_async_email.outbox.kinds import route_for
 
     queued_at = timezone.now()
     task_id = send()
     row_ids = list(OutboxEmail.objects.filter(task_id=task_id).values_list("pk", flat=True))
-    return Job(label, _queue_of(TASK_FOR_KIND[kind][1]), queued_at, row_ids=row_ids)
+    return Job(label, _queue_of(route_for(kind).queue_class), queued_at, row_ids=row_ids)
 
 
 def queue_emails() -> tuple[list[Job], Job]:
@@ -464,8 +464,8 @@ def run_demo(args: argparse.Namespace) -> int:
     setup_django(args.var_dir)
     from django.conf import settings
 
-    from django_async_email.routing import queue_names
-    from django_async_email.users import recipients_of_types
+    from django_async_email.accounts.recipients import recipients_of_types
+    from django_async_email.outbox.routing import queue_names
 
     migrate()
     seed_users(args.artists)

@@ -169,7 +169,7 @@ def test_unknown_ids_are_reported(as_user, make_user, published):
 
 
 def test_resend_verification_for_a_verified_user(make_user, published):
-    from django_async_email.verification import mark_verified
+    from django_async_email.accounts.verification import mark_verified
 
     user = make_user()
     mark_verified(user)

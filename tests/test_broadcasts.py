@@ -7,9 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from django_async_email import email_utils
-from django_async_email.broadcasts import fan_out
-from django_async_email.delivery import claim_emails, deliver_emails
+from django_async_email.delivery.claim import claim_emails
+from django_async_email.delivery.pipeline import deliver_emails
 from django_async_email.models import Broadcast, OutboxEmail
+from django_async_email.outbox.fanout import fan_out
 
 # Transactional, so publishes happen on commit as in production and the recorder sees them.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.custom_user]

@@ -3,10 +3,11 @@
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 
-from django_async_email import chunk_insert, email_utils
-from django_async_email.broadcasts import fan_out
-from django_async_email.chunk_insert import insert_chunk
+from django_async_email import email_utils
 from django_async_email.models import Broadcast, Kind, OutboxEmail
+from django_async_email.outbox import chunk_insert
+from django_async_email.outbox.chunk_insert import insert_chunk
+from django_async_email.outbox.fanout import fan_out
 
 # Transactional, so publishes happen on commit as in production and the recorder sees them.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.custom_user]

@@ -8,8 +8,10 @@ from celery.exceptions import Retry
 from django.core import mail
 
 from django_async_email import email_utils, signals
-from django_async_email.classify import PERMANENT, TRANSIENT, classify_send_error
-from django_async_email.delivery import claim_emails, deliver_emails, retry_countdown
+from django_async_email.delivery.claim import claim_emails
+from django_async_email.delivery.pipeline import deliver_emails
+from django_async_email.delivery.retry import retry_countdown
+from django_async_email.delivery.send.classify import PERMANENT, TRANSIENT, classify_send_error
 from django_async_email.models import OutboxEmail
 from django_async_email.tasks import send_email_verification_task, send_notification_email_task
 
@@ -354,13 +356,14 @@ def test_a_link_for_a_changed_address_is_not_sent_to_the_old_one(send, make_user
 
 
 def test_rows_are_rendered_a_batch_at_a_time_then_sent(queued, monkeypatch):
-    from django_async_email import delivery, sending
+    from django_async_email.delivery import pipeline
+    from django_async_email.delivery.send import sender as sending
 
     rows = queued(*(f"u{i}@example.com" for i in range(5)))
     events = []
-    build, send = delivery.build_message, sending.Sender.send
-    monkeypatch.setattr(delivery, "RENDER_BATCH", 2)
-    monkeypatch.setattr(delivery, "build_message", lambda *a, **k: events.append("render") or build(*a, **k))
+    build, send = pipeline.build_message, sending.Sender.send
+    monkeypatch.setattr(pipeline, "RENDER_BATCH", 2)
+    monkeypatch.setattr(pipeline, "build_message", lambda *a, **k: events.append("render") or build(*a, **k))
     monkeypatch.setattr(sending.Sender, "send", lambda self, m: events.append("send") or send(self, m))
     report = deliver_emails([r.pk for r in rows])
     assert sorted(report.sent) == [r.pk for r in rows] and len(mail.outbox) == 5

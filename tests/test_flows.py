@@ -8,12 +8,13 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.utils import timezone
 
-from django_async_email import email_utils, flows, tokens
-from django_async_email.delivery import deliver_emails
+from django_async_email import email_utils
+from django_async_email.accounts import flows, tokens, users
+from django_async_email.accounts.verification import is_verified
+from django_async_email.delivery.pipeline import deliver_emails
+from django_async_email.delivery.reset_lookup import resolve_reset_requests
 from django_async_email.exceptions import InvalidEmailInput, TokenError
 from django_async_email.models import FlowEvent, Invitation, OutboxEmail
-from django_async_email.reset_requests import resolve_reset_requests
-from django_async_email.verification import is_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,7 @@ def test_tokens_are_rejected_by_every_other_flow(make_user):
             flows.verify_email(uid, token)
     for token in (verify_token, django_token):
         with pytest.raises(TokenError):
-            flows.reset_password(uid, token, "a brand new passphrase")
+            email_utils.reset_password(uid, token, "a brand new passphrase")
     assert not default_token_generator.check_token(user, reset_token)
     with pytest.raises(TokenError):
         flows.accept_invitation(reset_token, "a brand new passphrase")
@@ -142,7 +143,7 @@ def test_reset_from_the_email_sets_the_password_and_queues_a_notice(make_user, p
     email_utils.request_password_reset("ann@example.com")
     _deliver_all()
     params = _link_params(mail.outbox[-1])
-    flows.reset_password(params["uid"], params["token"], "a brand new passphrase")
+    email_utils.reset_password(params["uid"], params["token"], "a brand new passphrase")
     user.refresh_from_db()
     assert user.check_password("a brand new passphrase")
     notice = OutboxEmail.objects.get(kind="password_changed")
@@ -150,7 +151,7 @@ def test_reset_from_the_email_sets_the_password_and_queues_a_notice(make_user, p
     _deliver_all()
     assert mail.outbox[-1].subject == "Your password on ZamIO was changed"
     with pytest.raises(TokenError):
-        flows.reset_password(params["uid"], params["token"], "another new passphrase")
+        email_utils.reset_password(params["uid"], params["token"], "another new passphrase")
     assert _last_event().outcome == "used"
 
 
@@ -158,11 +159,11 @@ def test_password_validators_run_and_report_their_messages(make_user):
     user = make_user()
     token = tokens.password_reset_token_generator.make_token(user)
     with pytest.raises(InvalidEmailInput) as info:
-        flows.reset_password(tokens.encode_uid(user.pk), token, "password")
+        email_utils.reset_password(tokens.encode_uid(user.pk), token, "password")
     messages = info.value.message_dict["new_password"]
     assert any("too short" in m for m in messages) and any("too common" in m for m in messages)
     # A rejected password does not use the token up.
-    flows.reset_password(tokens.encode_uid(user.pk), token, "a brand new passphrase")
+    email_utils.reset_password(tokens.encode_uid(user.pk), token, "a brand new passphrase")
 
 
 @pytest.mark.parametrize("change", ["password", "login", "email", "deactivate"])
@@ -179,7 +180,7 @@ def test_reset_token_dies_after_account_changes(change, make_user):
         user.is_active = False
     user.save()
     with pytest.raises(TokenError):
-        flows.reset_password(tokens.encode_uid(user.pk), token, "a brand new passphrase")
+        email_utils.reset_password(tokens.encode_uid(user.pk), token, "a brand new passphrase")
 
 
 def test_reset_expiry_boundary_uses_the_packages_setting(make_user, settings):
@@ -191,10 +192,10 @@ def test_reset_expiry_boundary_uses_the_packages_setting(make_user, settings):
     uid = tokens.encode_uid(user.pk)
     clock.advance(seconds=601)
     with pytest.raises(TokenError):
-        flows.reset_password(uid, token, "a brand new passphrase", token_generator=generator)
+        email_utils.reset_password(uid, token, "a brand new passphrase", token_generator=generator)
     assert _last_event().outcome == "expired"
     clock.advance(seconds=-1)
-    flows.reset_password(uid, token, "a brand new passphrase", token_generator=generator)
+    email_utils.reset_password(uid, token, "a brand new passphrase", token_generator=generator)
 
 
 def test_reset_timeout_falls_back_to_djangos(settings):
@@ -226,7 +227,7 @@ def test_reset_goes_to_the_stored_address_not_a_unicode_look_alike(make_user, pu
 
 
 def test_matching_is_by_case_folding():
-    assert flows.matching_reset_users("x@example.com") == []
+    assert users.reset_candidates("x@example.com") == []
 
 
 # --- invitations ----------------------------------------------------------------------------
@@ -311,7 +312,7 @@ def test_every_bad_token_gets_the_same_message_and_the_audit_says_which(make_use
     messages = set()
     for call in (
         lambda: flows.verify_email("MQ", "bad-token"),
-        lambda: flows.reset_password("MQ", "bad-token", "a brand new passphrase"),
+        lambda: email_utils.reset_password("MQ", "bad-token", "a brand new passphrase"),
         lambda: flows.accept_invitation("x" * 43, "a brand new passphrase"),
     ):
         with pytest.raises(TokenError) as info:

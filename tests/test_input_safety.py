@@ -10,10 +10,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from django_async_email import email_utils
-from django_async_email.delivery import deliver_emails
+from django_async_email.delivery.pipeline import deliver_emails
 from django_async_email.exceptions import InvalidEmailInput
 from django_async_email.models import OutboxEmail
-from django_async_email.validation import clean_address
+from django_async_email.outbox.validation import clean_address
 
 pytestmark = pytest.mark.django_db
 PROPERTY = hsettings(max_examples=60, deadline=None,

@@ -153,7 +153,7 @@ def _follow(client, message, form):
 
 
 def test_each_flow_completes_from_the_delivered_email(celery_worker, smtp, delivered, make_user, client):
-    from django_async_email.verification import is_verified
+    from django_async_email.accounts.verification import is_verified
 
     ann = make_user(email="ann@example.com")
     email_utils.send_verification_email(ann)

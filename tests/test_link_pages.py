@@ -2,10 +2,10 @@
 
 import pytest
 
-from django_async_email import tokens
+from django_async_email.accounts import tokens
+from django_async_email.accounts.verification import is_verified
 from django_async_email.exceptions import TokenError
 from django_async_email.models import Invitation
-from django_async_email.verification import is_verified
 
 pytestmark = pytest.mark.django_db
 

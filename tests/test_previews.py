@@ -3,8 +3,8 @@
 import pytest
 from django.test import override_settings
 
-from django_async_email.emails import DEFAULT_TEMPLATES
-from django_async_email.previews import render_preview, variants
+from django_async_email.delivery.build.messages import DEFAULT_TEMPLATES
+from django_async_email.web.previews import render_preview, variants
 
 pytestmark = pytest.mark.django_db
 

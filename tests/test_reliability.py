@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import transaction
 
 from django_async_email import email_utils
+from django_async_email.delivery.sweeper import requeue_stuck_emails
 from django_async_email.models import OutboxEmail
-from django_async_email.sweeper import requeue_stuck_emails
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 BROKER = os.environ.get("ASYNC_EMAIL_TEST_BROKER", "filesystem")

@@ -1,7 +1,8 @@
 import pytest
 from django.apps import apps
 
-from django_async_email import routing, tasks
+from django_async_email import tasks
+from django_async_email.outbox import routing
 from tests.celery_app import app as host_app
 
 
@@ -46,7 +47,7 @@ def test_celery_uses_the_router_when_configured():
     from celery import Celery
 
     app = Celery("router-check", set_as_current=False)
-    app.conf.task_routes = ["django_async_email.routing.route_task"]
+    app.conf.task_routes = ["django_async_email.outbox.routing.route_task"]
     route = app.amqp.router.route({}, "django_async_email.tasks.send_bulk_notification_email_task")
     assert route["queue"].name == "low"
 

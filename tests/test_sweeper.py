@@ -7,9 +7,10 @@ from django.core import mail
 from django.utils import timezone
 
 from django_async_email import email_utils
-from django_async_email.delivery import claim_emails, deliver_emails
+from django_async_email.delivery.claim import claim_emails
+from django_async_email.delivery.pipeline import deliver_emails
+from django_async_email.delivery.sweeper import requeue_stuck_emails
 from django_async_email.models import Broadcast, OutboxEmail
-from django_async_email.sweeper import requeue_stuck_emails
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,11 @@ import pytest
 from django.core import mail
 
 from django_async_email import email_utils
-from django_async_email.delivery import build_message, deliver_emails
-from django_async_email.emails import AsyncEmailMessage, template_candidates
+from django_async_email.accounts.tokens import decode_uid
+from django_async_email.delivery.build.compose import build_message
+from django_async_email.delivery.build.messages import AsyncEmailMessage, template_candidates
+from django_async_email.delivery.pipeline import deliver_emails
 from django_async_email.models import OutboxEmail
-from django_async_email.tokens import decode_uid
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
 
 from django_async_email import email_utils
-from django_async_email.delivery import deliver_emails
-from django_async_email.mailer import open_connection
+from django_async_email.delivery.pipeline import deliver_emails
+from django_async_email.delivery.send.connection import open_connection
+from django_async_email.delivery.send.wire import WireWriter, fast_path_applies
 from django_async_email.models import OutboxEmail
-from django_async_email.wire import WireWriter, fast_path_applies
 
 LONG_LINE = "word " * 300  # 1,500 characters on one line: over SMTP's 998
 CASES = {

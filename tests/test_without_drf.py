@@ -26,7 +26,8 @@ def test_python_api_tasks_admin_and_checks_work_without_drf(monkeypatch, make_us
     _hide_drf(monkeypatch)
     from django.core import checks
 
-    from django_async_email import admin, email_utils, link_urls, tasks  # noqa: F401
+    from django_async_email import admin, email_utils, tasks  # noqa: F401
+    from django_async_email.web import link_urls  # noqa: F401
 
     assert "rest_framework" not in {m.split(".")[0] for m in sys.modules if sys.modules[m] is not None}
     assert email_utils.send_welcome_email(make_user())

@@ -4,8 +4,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("django_async_email.link_urls")),
-    path("emails/previews/", include("django_async_email.preview_urls")),
+    path("", include("django_async_email.web.link_urls")),
+    path("emails/previews/", include("django_async_email.web.preview_urls")),
 ]
 if settings.HAVE_DRF:
     urlpatterns.append(path("api/accounts/email/", include("django_async_email.urls")))

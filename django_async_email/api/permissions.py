@@ -1,10 +1,8 @@
 """Default permission classes per endpoint, overridable with ``ASYNC_EMAIL['API_PERMISSIONS']``."""
 
-from django.utils.module_loading import import_string
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 
 from ..conf import app_settings
-from ..exceptions import AsyncEmailConfigurationError
 
 DEFAULT_PERMISSIONS = {
     "resend_verification": [IsAuthenticated],
@@ -20,15 +18,5 @@ DEFAULT_PERMISSIONS = {
 
 
 def permission_classes_for(endpoint: str) -> list:
-    paths = app_settings.API_PERMISSIONS.get(endpoint)
-    if paths is None:
-        return list(DEFAULT_PERMISSIONS[endpoint])
-    classes = []
-    for path in paths:
-        try:
-            classes.append(import_string(path))
-        except ImportError as exc:
-            raise AsyncEmailConfigurationError(
-                f"ASYNC_EMAIL['API_PERMISSIONS']['{endpoint}'] names {path!r}, which cannot be imported: {exc}"
-            ) from exc
-    return classes
+    configured = app_settings.api_permission_classes(endpoint)
+    return list(DEFAULT_PERMISSIONS[endpoint]) if configured is None else configured

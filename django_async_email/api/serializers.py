@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .. import validation
+from ..accounts.users import user_types_in_use
 from ..conf import app_settings
 from ..exceptions import InvalidEmailInput
-from ..users import user_types_in_use
+from ..outbox import validation
 
 
 def _run(func, field, value):

@@ -10,11 +10,11 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import email_utils, flows
+from .. import email_utils
+from ..accounts.users import has_field
+from ..accounts.verification import is_verified
 from ..exceptions import InvalidEmailInput, TokenError
 from ..status import system_status
-from ..users import has_field
-from ..verification import is_verified
 from . import serializers as s
 from .permissions import permission_classes_for
 from .schema import describe
@@ -198,7 +198,7 @@ class VerifyEmailView(FlowView):
         return super().post(request)
 
     def complete(self, data):
-        flows.verify_email(data["uid"], data["token"])
+        email_utils.verify_email(data["uid"], data["token"])
 
 
 class ConfirmPasswordResetView(FlowView):
@@ -214,7 +214,7 @@ class ConfirmPasswordResetView(FlowView):
         return super().post(request)
 
     def complete(self, data):
-        flows.reset_password(data["uid"], data["token"], data["new_password"])
+        email_utils.reset_password(data["uid"], data["token"], data["new_password"])
 
 
 class AcceptInvitationView(FlowView):
@@ -234,4 +234,4 @@ class AcceptInvitationView(FlowView):
         token, password = data.pop("token"), data.pop("password")
         # Only fields the user model has: custom models need not have first/last names.
         profile = {k: v for k, v in data.items() if v and has_field(k)}
-        flows.accept_invitation(token, password, **profile)
+        email_utils.accept_invitation(token, password, **profile)

@@ -175,7 +175,7 @@ if CELERY_BROKER_URL == "filesystem://":
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The package publishes to its own queues (high, normal, low); the router also covers
 # code that calls its tasks directly. Everything else goes to "normal".
-CELERY_TASK_ROUTES = ["django_async_email.routing.route_task"]
+CELERY_TASK_ROUTES = ["django_async_email.outbox.routing.route_task"]
 CELERY_TASK_DEFAULT_QUEUE = "normal"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True

@@ -13,6 +13,6 @@ urlpatterns = [
 # it. The REST API also needs the `drf` extra (djangorestframework).
 if find_spec("django_async_email.urls") is not None and find_spec("rest_framework") is not None:
     urlpatterns.append(path("api/accounts/email/", include("django_async_email.urls")))
-if find_spec("django_async_email.link_urls") is not None:
+if find_spec("django_async_email.web.link_urls") is not None:
     # The pages behind the links in the emails (default ASYNC_EMAIL *_URL templates).
-    urlpatterns.append(path("", include("django_async_email.link_urls")))
+    urlpatterns.append(path("", include("django_async_email.web.link_urls")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from django_async_email.email_utils import broadcast_progress
 from django_async_email.models import FINAL_STATUSES, OutboxEmail
 
 
@@ -26,8 +27,6 @@ def wait_for_rows(task_id: str, timeout: float, poll: float = 0.2) -> list[Outbo
 
 def follow_broadcast(task_id: str, write, timeout: float, poll: float = 0.3) -> dict:
     """Redraw a progress bar until the broadcast is finished (or ``timeout``); return its progress."""
-    from django_async_email.email_utils import broadcast_progress
-
     deadline = time.monotonic() + timeout
     while True:
         progress = broadcast_progress(task_id)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from django_async_email.sweeper import requeue_stuck_emails
+from django_async_email.delivery.sweeper import requeue_stuck_emails
 
 
 class Command(BaseCommand):

@@ -2,24 +2,16 @@
 
 The package passes the queue itself when it publishes, so a host that configures no
 routes still gets the split. ``route_task`` (or ``task_routes()``) serves hosts that call
-the tasks directly: ``CELERY_TASK_ROUTES = ["django_async_email.routing.route_task"]``.
+the tasks directly: ``CELERY_TASK_ROUTES = ["django_async_email.outbox.routing.route_task"]``.
 """
 
 from __future__ import annotations
 
-from .conf import app_settings
+from ..conf import app_settings
+from .kinds import QUEUE_CLASSES, ROUTES
 
-TASK_PREFIX = "django_async_email.tasks."
-
-#: task name -> queue class
-TASK_QUEUE_CLASSES = {
-    f"{TASK_PREFIX}send_email_verification_task": "high",
-    f"{TASK_PREFIX}send_password_reset_email_task": "high",
-    f"{TASK_PREFIX}send_user_invitation_email_task": "normal",
-    f"{TASK_PREFIX}send_notification_email_task": "normal",
-    f"{TASK_PREFIX}send_bulk_notification_email_task": "low",
-    f"{TASK_PREFIX}requeue_stuck_emails_task": "low",
-}
+#: task name -> queue class, from the table of kinds
+TASK_QUEUE_CLASSES = {route.task_name: route.queue_class for route in ROUTES}
 
 
 def publish_options(queue_class: str) -> dict:
@@ -33,7 +25,7 @@ def publish_options(queue_class: str) -> dict:
 
 def queue_names() -> list[str]:
     """The queue names in use, in priority order (for ``celery worker -Q``)."""
-    return list(dict.fromkeys(app_settings.QUEUES[c] for c in ("high", "normal", "low")))
+    return list(dict.fromkeys(app_settings.QUEUES[c] for c in QUEUE_CLASSES))
 
 
 def task_routes() -> dict[str, dict]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 
-from .conf import app_settings
-from .exceptions import AsyncEmailConfigurationError
+from ..conf import app_settings
+from ..exceptions import AsyncEmailConfigurationError
 
 
 def email_field_name() -> str:
@@ -63,17 +65,33 @@ def language_of(user) -> str | None:
     return getattr(user, field, None) or None
 
 
-def recipients_of_types(user_types):
-    """Active users of the given types that have an email address, as a queryset."""
-    user_model = get_user_model()
+def users_of_types(user_types):
+    """Users whose type is one of ``user_types``, as a queryset."""
     field = user_type_field()
     if not field:
         raise AsyncEmailConfigurationError(
             "ASYNC_EMAIL['USER_TYPE_FIELD'] must name the user type field to send to user types."
         )
-    email_field = email_field_name()
-    return (
-        user_model._default_manager.filter(**{f"{field}__in": list(user_types), "is_active": True})
-        .exclude(**{f"{email_field}": ""})
-        .exclude(**{f"{email_field}__isnull": True})
+    return get_user_model()._default_manager.filter(**{f"{field}__in": list(user_types)})
+
+
+def account_exists(address: str) -> bool:
+    """Whether any account has ``address`` (compared without regard to case)."""
+    return get_user_model()._default_manager.filter(**{f"{email_field_name()}__iexact": address}).exists()
+
+
+def reset_candidates(address: str) -> list:
+    """Active users with a usable password whose stored address equals ``address``.
+
+    Compared after NFKC normalisation and case folding, as Django does since
+    CVE-2019-19844: ``mıke@`` (dotless i) does not match ``mike@``. Mail then goes to the
+    stored address, never to the one typed in.
+    """
+
+    def fold(value):
+        return unicodedata.normalize("NFKC", value).casefold()
+
+    candidates = get_user_model()._default_manager.filter(
+        **{f"{email_field_name()}__iexact": address, "is_active": True}
     )
+    return [u for u in candidates if u.has_usable_password() and fold(email_of(u)) == fold(address)]

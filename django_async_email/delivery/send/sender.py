@@ -1,6 +1,6 @@
 """Send rendered messages over one connection, one at a time, and say how each one went.
 
-The delivery layer renders a batch first and sends it afterwards (``delivery.send_rows``),
+The pipeline renders a batch first and sends it afterwards (``delivery.pipeline``),
 so this runs in the worker's own thread. A sender thread that overlapped rendering with the
 SMTP replies was tried and measured: it cost more CPU per message in thread hand-offs
 than it saved in waiting, and the worker's other pool process fills the waits anyway
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from typing import NamedTuple
 
 from .classify import breaks_connection, describe_error
 from .wire import WireMessage
@@ -20,16 +21,27 @@ logger = logging.getLogger(__name__)
 SENT, ERROR, SKIPPED = "sent", "error", "skipped"
 
 
+class Outcome(NamedTuple):
+    """How sending one message went."""
+
+    #: ``SENT``, ``ERROR`` (``error`` is the exception) or ``SKIPPED`` (the connection had
+    #: broken before; ``error`` says how)
+    kind: str
+    error: object = None
+    #: recipients the server refused while it accepted the message for the others
+    refused: dict | None = None
+
+
 class Sender:
     def __init__(self, connection):
         self.connection = connection
         #: The error that broke the connection; later messages are skipped, not tried.
         self.broken: str | None = None
 
-    def send(self, message) -> tuple[str, object, dict | None]:
-        """Send one Django message or ``WireMessage``: ``(kind, error, refused recipients)``."""
+    def send(self, message) -> Outcome:
+        """Send one Django message or ``WireMessage``."""
         if self.broken is not None:
-            return SKIPPED, self.broken, None
+            return Outcome(SKIPPED, self.broken)
         refused: dict = {}
         try:
             self.connection.open()
@@ -45,8 +57,8 @@ class Sender:
             if breaks_connection(exc):
                 self.broken = describe_error(exc)
                 close_quietly(self.connection)
-            return ERROR, exc, None
-        return SENT, None, dict(refused or {})
+            return Outcome(ERROR, exc)
+        return Outcome(SENT, None, dict(refused or {}))
 
 
 def record_refusals(connection, refused: dict) -> None:

@@ -20,8 +20,9 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import base36_to_int, int_to_base36, urlsafe_base64_decode, urlsafe_base64_encode
 
-from .conf import app_settings
+from ..conf import app_settings
 from .users import email_of
+from .verification import is_verified
 
 _EPOCH = datetime(2001, 1, 1)
 
@@ -109,8 +110,6 @@ class EmailVerificationTokenGenerator(SignedTokenGenerator):
     key_salt = "django_async_email.tokens.EmailVerificationTokenGenerator"
 
     def hash_value(self, user) -> str:
-        from .verification import is_verified
-
         return f"{email_of(user)}|{int(is_verified(user))}"
 
     @property
@@ -145,9 +144,14 @@ def make_invitation_token() -> str:
     return secrets.token_urlsafe(INVITATION_TOKEN_BYTES)
 
 
+def digest(value) -> str:
+    """The SHA-256 of a token, in hex: what is stored or compared instead of the token itself."""
+    return hashlib.sha256(str(value).encode("utf-8")).hexdigest()
+
+
 def hash_invitation_token(token: str) -> str:
     """Only this is stored: a database leak does not hand out working invitation links."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return digest(token)
 
 
 def invitation_expiry(now: datetime | None = None) -> datetime:

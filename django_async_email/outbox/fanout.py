@@ -1,30 +1,30 @@
-"""Fan a broadcast out to its recipients in chunks, without ever loading them all."""
+"""Fan a broadcast out to its recipients in chunks, without ever loading them all.
+
+Runs in a worker (the fan-out task), but it is request-side work: it writes rows and
+publishes one send task per chunk, like the Python API does for a short list.
+"""
 
 from __future__ import annotations
 
 import logging
-import uuid
 
-from django.contrib.auth import get_user_model
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ..accounts.recipients import recipients_of_types, recipients_with_ids
+from ..accounts.users import email_field_name
+from ..conf import app_settings
+from ..models import Broadcast, Kind, OutboxEmail, Status
+from . import kinds
+from .broadcasts import is_cancelled, update_broadcast_states
 from .chunk_insert import insert_chunk
-from .conf import app_settings
-from .models import Broadcast, Kind, OutboxEmail, Status
-from .publishing import message_id_domain, new_task_id, publish_on_commit
-from .users import email_field_name, recipients_of_types
+from .publishing import message_id_domain, new_message_id, new_task_id, publish_on_commit
+from .rows import outbox_db
 
 logger = logging.getLogger(__name__)
 
-
-def _only_verified(users):
-    """Narrow a user queryset to verified addresses (when ``BULK_INCLUDE_UNVERIFIED`` is off)."""
-    from django.db.models import F, Q
-
-    field = app_settings.VERIFIED_FIELD
-    ours = Q(async_email_verification__email__iexact=F(email_field_name()))
-    return users.filter(Q(**{field: True}) | ours if field else ours)
+#: The send task of a fan-out chunk: a batch of rows on the low queue.
+CHUNK_ROUTE = kinds.NOTIFICATION.bulk()
 
 
 def recipient_batches(broadcast: Broadcast, chunk_size: int):
@@ -36,20 +36,14 @@ def recipient_batches(broadcast: Broadcast, chunk_size: int):
     """
     email_field = email_field_name()
     if broadcast.user_ids is not None:
-        users = get_user_model()._default_manager.filter(is_active=True).exclude(**{email_field: ""})
-        if not app_settings.BULK_INCLUDE_UNVERIFIED:
-            users = _only_verified(users)
         ids = sorted(set(broadcast.user_ids), key=str)
         for start in range(0, len(ids), chunk_size):
-            batch = list(users.filter(pk__in=ids[start:start + chunk_size]).order_by("pk")
-                         .values_list("pk", email_field))
+            chunk = recipients_with_ids(ids[start:start + chunk_size])
+            batch = list(chunk.order_by("pk").values_list("pk", email_field))
             if batch:
                 yield batch
         return
-    users = recipients_of_types(broadcast.user_types)
-    if not app_settings.BULK_INCLUDE_UNVERIFIED:
-        users = _only_verified(users)
-    users = users.order_by("pk").values_list("pk", email_field)
+    users = recipients_of_types(broadcast.user_types).order_by("pk").values_list("pk", email_field)
     last_pk = None
     while True:
         page = users if last_pk is None else users.filter(pk__gt=last_pk)
@@ -60,18 +54,12 @@ def recipient_batches(broadcast: Broadcast, chunk_size: int):
         yield batch
 
 
-def _cancelled(broadcast_id: int) -> bool:
-    return Broadcast.objects.filter(pk=broadcast_id, state=Broadcast.State.CANCELLED).exists()
-
-
 def fan_out(broadcast_id: int) -> dict:
     """Create one row per recipient, chunk by chunk, and publish one send task per chunk.
 
     Rows are unique per (broadcast, user), so running the fan-out again adds no row; it
     only re-publishes chunks whose rows are still queued. A cancel stops it between chunks.
     """
-    from .tasks import send_notification_email_task
-
     try:
         broadcast = Broadcast.objects.get(pk=broadcast_id)
     except Broadcast.DoesNotExist:
@@ -82,11 +70,11 @@ def fan_out(broadcast_id: int) -> dict:
 
     recipients = chunks = 0
     for batch in recipient_batches(broadcast, app_settings.BULK_CHUNK_SIZE):
-        if _cancelled(broadcast.pk):
+        if is_cancelled(broadcast.pk):
             logger.info("Broadcast %s was cancelled during fan-out", broadcast.pk)
             return {"chunks": chunks, "recipients": recipients}
         recipients += len(batch)
-        if _create_and_publish(broadcast, batch, send_notification_email_task):
+        if _create_and_publish(broadcast, batch):
             chunks += 1
 
     Broadcast.objects.filter(pk=broadcast.pk).exclude(state=Broadcast.State.CANCELLED).update(
@@ -94,14 +82,12 @@ def fan_out(broadcast_id: int) -> dict:
         finished_at=None if recipients else timezone.now(),
     )
     # Chunks may all have been sent while the fan-out was still running.
-    from .delivery import update_broadcast_states
-
     update_broadcast_states([broadcast.pk])
     logger.info("Broadcast %s fanned out to %d recipient(s) in %d chunk(s)", broadcast.pk, recipients, chunks)
     return {"chunks": chunks, "recipients": recipients}
 
 
-def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
+def _create_and_publish(broadcast: Broadcast, batch) -> bool:
     """Write one chunk's rows and publish its send task (on commit); False if nothing is left to send.
 
     The first run of a chunk is one INSERT that carries the task id and returns the new
@@ -110,10 +96,10 @@ def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
     conflicts ignored, and the rows still queued are looked up and re-published under a
     new task id.
     """
-    using = router.db_for_write(OutboxEmail)
+    using = outbox_db()
     task_id = new_task_id()
     domain = message_id_domain()
-    values = [(pk, address, f"<{uuid.uuid4().hex}@{domain}>") for pk, address in batch]
+    values = [(pk, address, new_message_id(domain)) for pk, address in batch]
     # What every row of the chunk shares; the INSERT's constant columns come from these.
     shared = {"kind": Kind.NOTIFICATION, "email_type": broadcast.email_type, "broadcast": broadcast,
               "task_id": task_id}
@@ -123,7 +109,7 @@ def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
             if ids is None:  # a database that cannot return ids from a multi-row INSERT
                 OutboxEmail.objects.using(using).bulk_create(_instances(shared, values))
                 ids = list(OutboxEmail.objects.using(using).filter(task_id=task_id).values_list("pk", flat=True))
-            publish_on_commit(task, args=[ids], queue_class="low", task_id=task_id, using=using)
+            publish_on_commit(CHUNK_ROUTE, ids, task_id=task_id, using=using)
             return True
     except IntegrityError:
         pass
@@ -138,19 +124,10 @@ def _create_and_publish(broadcast: Broadcast, batch, task) -> bool:
             return False
         task_id = new_task_id()
         OutboxEmail.objects.using(using).filter(pk__in=queued).update(task_id=task_id)
-        publish_on_commit(task, args=[queued], queue_class="low", task_id=task_id, using=using)
+        publish_on_commit(CHUNK_ROUTE, queued, task_id=task_id, using=using)
         return True
 
 
 def _instances(shared: dict, values) -> list[OutboxEmail]:
     return [OutboxEmail(**shared, user_id=pk, recipient=address, message_id=message_id)
             for pk, address, message_id in values]
-
-
-def cancel_broadcast(broadcast_id: int) -> int:
-    """Stop a broadcast: rows not yet claimed are cancelled; returns how many."""
-    with transaction.atomic():
-        Broadcast.objects.filter(pk=broadcast_id).update(state=Broadcast.State.CANCELLED, finished_at=timezone.now())
-        return OutboxEmail.objects.filter(broadcast_id=broadcast_id, status=Status.QUEUED).update(
-            status=Status.CANCELLED, updated_at=timezone.now()
-        )

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
 from django.core.mail.message import DNS_NAME
 
-from .conf import app_settings
+from ...conf import app_settings
 
 #: An addr-spec that is its own envelope address: ASCII, no display name, no quoting.
 PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z")

@@ -9,28 +9,28 @@ generators and the clock are arguments, so tests control them without patching.
 from __future__ import annotations
 
 import functools
-import hashlib
+from collections.abc import Callable
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ..adapter import get_adapter
+from ..exceptions import InvalidEmailInput, TokenError
+from ..models import FlowEvent, Invitation
 from . import tokens
-from .exceptions import InvalidEmailInput, TokenError
-from .models import FlowEvent, Invitation
-from .users import email_field_name, email_of
+from .users import account_exists, email_field_name
 from .verification import is_verified, mark_verified
 
-
-def _digest(token) -> str:
-    return hashlib.sha256(str(token).encode("utf-8")).hexdigest()
+#: The refusal when an address already has an account (inviting it, or accepting an invitation to it).
+ACCOUNT_EXISTS = "An account with this email address already exists."
 
 
 def _record(flow, outcome, *, user=None, token=None, detail="") -> None:
     FlowEvent.objects.create(
         flow=flow, outcome=outcome, user=user if getattr(user, "pk", None) else None,
-        token_digest=_digest(token) if token and outcome == FlowEvent.Outcome.SUCCEEDED else "",
+        token_digest=tokens.digest(token) if token and outcome == FlowEvent.Outcome.SUCCEEDED else "",
         detail=detail[:255],
     )
 
@@ -38,7 +38,7 @@ def _record(flow, outcome, *, user=None, token=None, detail="") -> None:
 def _fail(flow, reason, *, user=None, token=None):
     """Raise the uniform error; ``audited`` records ``reason`` once the transaction is over."""
     if reason == FlowEvent.Outcome.INVALID and token and FlowEvent.objects.filter(
-        flow=flow, outcome=FlowEvent.Outcome.SUCCEEDED, token_digest=_digest(token)
+        flow=flow, outcome=FlowEvent.Outcome.SUCCEEDED, token_digest=tokens.digest(token)
     ).exists():
         reason = FlowEvent.Outcome.USED
     error = TokenError(reason)
@@ -64,6 +64,18 @@ def audited(flow):
         return wrapper
 
     return decorate
+
+
+def validated_password(field: str, password, user):
+    """``password`` if ``AUTH_PASSWORD_VALIDATORS`` accept it for ``user``, else ``InvalidEmailInput``
+    on ``field`` with the validators' messages."""
+    if not isinstance(password, str) or not password:
+        raise InvalidEmailInput(field, "A password is required.", code="required")
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidEmailInput(field, exc.messages, code="password_invalid") from None
+    return password
 
 
 def _user_for_uid(uid):
@@ -123,30 +135,26 @@ def check_password_reset_token(uid, token, *, token_generator=None):
 
 
 @audited(FlowEvent.Flow.PASSWORD_RESET)
-def reset_password(uid, token, new_password, *, token_generator=None, base_url=None):
-    """Set a new password from a reset link and queue the "password changed" notice.
+def reset_password(uid, token, new_password, *, token_generator=None,
+                   on_success: Callable[[object], object] | None = None):
+    """Set a new password from a reset link; ``on_success(user)`` runs in the same transaction.
 
     ``AUTH_PASSWORD_VALIDATORS`` run on the new password; their messages are raised as
-    ``InvalidEmailInput`` on ``new_password`` (the token is not consumed then).
+    ``InvalidEmailInput`` on ``new_password`` (the token is not consumed then). The public
+    ``email_utils.reset_password`` passes an ``on_success`` that queues the "password
+    changed" notice, so the notice is written if and only if the password changes.
     """
-    from .email_utils import send_password_changed_email
-
     flow = FlowEvent.Flow.PASSWORD_RESET
     generator = token_generator or tokens.password_reset_token_generator
     with transaction.atomic():
         user = _check_signed(flow, generator, uid, token)
         if not user.is_active:
             _fail(flow, FlowEvent.Outcome.INVALID, user=user, token=token)
-        if not isinstance(new_password, str) or not new_password:
-            raise InvalidEmailInput("new_password", "A new password is required.", code="required")
-        try:
-            password_validation.validate_password(new_password, user)
-        except ValidationError as exc:
-            raise InvalidEmailInput("new_password", exc.messages, code="password_invalid") from None
-        user.set_password(new_password)
+        user.set_password(validated_password("new_password", new_password, user))
         user.save(update_fields=["password"])
         _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user, token=token)
-        send_password_changed_email(user, base_url=base_url)
+        if on_success is not None:
+            on_success(user)
     return user
 
 
@@ -178,44 +186,19 @@ def accept_invitation(token, password, *, now=None, **profile_fields):
 
     The invitation is then accepted (the link works once) and the address counts as verified.
     """
-    from .adapter import get_adapter
-
     flow = FlowEvent.Flow.INVITATION
     now = now or timezone.now()
     with transaction.atomic():
         invitation = _open_invitation(token, now=now, lock=True)
-        user_model = get_user_model()
-        if user_model._default_manager.filter(**{f"{email_field_name()}__iexact": invitation.email}).exists():
-            raise InvalidEmailInput("token", "An account with this email address already exists.", code="exists")
-        if not isinstance(password, str) or not password:
-            raise InvalidEmailInput("password", "A password is required.", code="required")
-        candidate = user_model(**{email_field_name(): invitation.email})
+        if account_exists(invitation.email):
+            raise InvalidEmailInput("token", ACCOUNT_EXISTS, code="exists")
+        candidate = get_user_model()(**{email_field_name(): invitation.email})
         for name, value in profile_fields.items():
             if hasattr(candidate, name):
                 setattr(candidate, name, value)
-        try:
-            password_validation.validate_password(password, candidate)
-        except ValidationError as exc:
-            raise InvalidEmailInput("password", exc.messages, code="password_invalid") from None
+        validated_password("password", password, candidate)
         user = get_adapter().create_invited_user(invitation, password, **profile_fields)
         Invitation.objects.filter(pk=invitation.pk).update(accepted_at=now, accepted_user=user)
         mark_verified(user)
         _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user, token=token)
     return user
-
-
-def matching_reset_users(address: str):
-    """Active users with a usable password whose stored address equals ``address``.
-
-    Compared after NFKC normalisation and case folding, as Django does since
-    CVE-2019-19844: ``mıke@`` (dotless i) does not match ``mike@``. Mail then goes to the
-    stored address, never to the one typed in.
-    """
-    import unicodedata
-
-    def fold(value):
-        return unicodedata.normalize("NFKC", value).casefold()
-
-    field = email_field_name()
-    candidates = get_user_model()._default_manager.filter(**{f"{field}__iexact": address, "is_active": True})
-    return [u for u in candidates if u.has_usable_password() and fold(email_of(u)) == fold(address)]

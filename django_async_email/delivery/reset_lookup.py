@@ -7,9 +7,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from .models import FlowEvent, Kind, OutboxEmail, Status
-from .publishing import new_message_id
-from .users import email_of
+from ..accounts.users import email_of, reset_candidates
+from ..models import FlowEvent, Kind, OutboxEmail, Status
+from ..outbox.publishing import new_message_id
 
 logger = logging.getLogger(__name__)
 
@@ -21,14 +21,12 @@ def resolve_reset_requests(email_ids) -> list:
     accounts share the address: each gets its own row and email. Resolving is guarded by a
     conditional update, so a redelivered task resolves nothing twice.
     """
-    from .flows import matching_reset_users
-
     ids = list(email_ids)
     pending = OutboxEmail.objects.filter(
         pk__in=ids, kind=Kind.PASSWORD_RESET, user__isnull=True, status=Status.QUEUED, context__lookup=True
     )
     for row in pending:
-        users = matching_reset_users(row.recipient)
+        users = reset_candidates(row.recipient)
         with transaction.atomic():
             context = {k: v for k, v in row.context.items() if k != "lookup"}
             if not users:

@@ -2,7 +2,7 @@
 
 from urllib.parse import quote
 
-from .conf import app_settings
+from ...conf import app_settings
 
 
 def build_link(setting_name: str, base_url: str, **params) -> str:

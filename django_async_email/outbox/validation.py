@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 
-from .conf import app_settings
-from .exceptions import InvalidEmailInput
-from .users import allowed_user_types
+from ..accounts.users import allowed_user_types
+from ..conf import app_settings
+from ..exceptions import InvalidEmailInput
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit less the angle brackets
 MAX_LOCAL_PART_LENGTH = 64
@@ -106,8 +108,6 @@ def clean_template_name(field: str, value) -> str | None:
 
 
 def clean_context(field: str, value) -> dict:
-    import json
-
     if value is None:
         return {}
     if not isinstance(value, dict):

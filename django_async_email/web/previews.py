@@ -1,6 +1,6 @@
 """Staff-only previews of every email, rendered with sample data (like Rails' mailer previews).
 
-Mount with ``path("emails/previews/", include("django_async_email.preview_urls"))``. Each
+Mount with ``path("emails/previews/", include("django_async_email.web.preview_urls"))``. Each
 kind is shown per user type where a per-type template exists, and in each configured
 language; subject, plain text and HTML side by side. Links carry a placeholder token.
 """
@@ -20,10 +20,10 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from .adapter import get_adapter
-from .conf import app_settings
-from .emails import DEFAULT_TEMPLATES, template_candidates
-from .users import allowed_user_types, email_field_name, user_type_field
+from ..accounts.users import allowed_user_types, email_field_name, user_type_field
+from ..adapter import get_adapter
+from ..conf import app_settings
+from ..delivery.build.messages import DEFAULT_TEMPLATES, template_candidates
 
 SAMPLE_CONTEXT = {
     "notification": {"subject": "Platform Update", "message": "We've released new features!\nTake a look.",

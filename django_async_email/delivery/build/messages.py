@@ -14,8 +14,9 @@ from django.template.loader import select_template
 from django.utils import translation
 from templated_mail.mail import BaseEmailMessage
 
-from . import tokens
-from .conf import app_settings
+from ...accounts import tokens
+from ...conf import app_settings
+from ...models import Kind
 from .links import build_link
 from .rendering import render_parts
 
@@ -146,13 +147,14 @@ class NotificationEmail(AsyncEmailMessage):
     template_name = f"{TEMPLATE_DIR}/notification.html"
 
 
+#: The message class of each kind (the adapter's ``get_message_class`` looks it up here).
 MESSAGE_CLASSES = {
-    "verification": VerificationEmail,
-    "password_reset": PasswordResetEmail,
-    "password_changed": PasswordChangedEmail,
-    "invitation": InvitationEmail,
-    "welcome": WelcomeEmail,
-    "notification": NotificationEmail,
+    Kind.VERIFICATION: VerificationEmail,
+    Kind.PASSWORD_RESET: PasswordResetEmail,
+    Kind.PASSWORD_CHANGED: PasswordChangedEmail,
+    Kind.INVITATION: InvitationEmail,
+    Kind.WELCOME: WelcomeEmail,
+    Kind.NOTIFICATION: NotificationEmail,
 }
 
 #: The template each kind renders by default (for checks and previews).

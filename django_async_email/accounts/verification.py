@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from django.db.models import F, Q
 from django.utils import timezone
 
-from .conf import app_settings
-from .users import email_of
+from ..conf import app_settings
+from ..models import VerifiedEmail
+from .users import email_field_name, email_of
 
 
 def is_verified(user) -> bool:
     """True if the user's current address is the one that was verified."""
-    from .models import VerifiedEmail
-
     field = app_settings.VERIFIED_FIELD
     if field and getattr(user, field, False):
         return True
@@ -24,9 +24,14 @@ def is_verified(user) -> bool:
     return bool(email_of(user)) and record.email.lower() == email_of(user).lower()
 
 
-def mark_verified(user, *, now=None) -> None:
-    from .models import VerifiedEmail
+def verified_q() -> Q:
+    """``is_verified`` as a query condition on the user model, for querysets of many users."""
+    ours = Q(async_email_verification__email__iexact=F(email_field_name()))
+    field = app_settings.VERIFIED_FIELD
+    return Q(**{field: True}) | ours if field else ours
 
+
+def mark_verified(user, *, now=None) -> None:
     VerifiedEmail.objects.update_or_create(
         user=user, defaults={"email": email_of(user), "verified_at": now or timezone.now()}
     )

@@ -2,7 +2,7 @@
 
 A GET only shows a form: mail scanners and link previewers follow links, so nothing is
 consumed until the person presses the button (a POST). Every bad token gets the same page.
-Mount with ``path("", include("django_async_email.link_urls"))`` so the default link
+Mount with ``path("", include("django_async_email.web.link_urls"))`` so the default link
 templates (``{base_url}/verify-email?uid=...&token=...``) land here.
 """
 
@@ -15,9 +15,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 
-from . import flows
-from .exceptions import InvalidEmailInput, TokenError
-from .users import has_field
+from .. import email_utils
+from ..accounts.users import has_field
+from ..exceptions import InvalidEmailInput, TokenError
 
 
 class NewPasswordForm(forms.Form):
@@ -50,7 +50,7 @@ class VerifyEmailView(View):
 
     def post(self, request):
         try:
-            flows.verify_email(request.POST.get("uid", ""), request.POST.get("token", ""))
+            email_utils.verify_email(request.POST.get("uid", ""), request.POST.get("token", ""))
         except TokenError:
             return _invalid(request)
         return _render(request, "done.html", {"message": _("Your email address is confirmed.")})
@@ -61,7 +61,7 @@ class ResetPasswordView(View):
     def get(self, request):
         uid, token = request.GET.get("uid", ""), request.GET.get("token", "")
         try:
-            flows.check_password_reset_token(uid, token)
+            email_utils.check_password_reset_token(uid, token)
         except TokenError:
             return _invalid(request)
         return _render(request, "reset_password.html", {"uid": uid, "token": token, "form": NewPasswordForm()})
@@ -71,7 +71,7 @@ class ResetPasswordView(View):
         form = NewPasswordForm(request.POST)
         if form.is_valid():
             try:
-                flows.reset_password(uid, token, form.cleaned_data["new_password1"])
+                email_utils.reset_password(uid, token, form.cleaned_data["new_password1"])
             except TokenError:
                 return _invalid(request)
             except InvalidEmailInput as exc:
@@ -91,7 +91,7 @@ class AcceptInvitationView(View):
     def get(self, request):
         token = request.GET.get("token", "")
         try:
-            invitation = flows.check_invitation_token(token)
+            invitation = email_utils.check_invitation_token(token)
         except TokenError:
             return _invalid(request)
         return _render(request, "accept_invitation.html",
@@ -104,7 +104,7 @@ class AcceptInvitationView(View):
             profile = {k: form.cleaned_data[k] for k in ("first_name", "last_name")
                        if form.cleaned_data[k] and has_field(k)}
             try:
-                flows.accept_invitation(token, form.cleaned_data["new_password1"], **profile)
+                email_utils.accept_invitation(token, form.cleaned_data["new_password1"], **profile)
             except TokenError:
                 return _invalid(request)
             except InvalidEmailInput as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import mail
 
-from .conf import app_settings
+from ...conf import app_settings
 
 DEFAULT_ALIAS = "default"
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -1,0 +1,150 @@
+"""The body of every send task: claim -> build -> send -> record.
+
+``deliver_emails`` runs the steps for a task's row ids. ``SendRun`` is the middle of it for
+one connection: it renders ``RENDER_BATCH`` rows, sends them, and writes sent rows back
+every ``RECORD_EVERY`` messages, so a worker killed mid-batch leaves at most that many
+sent-but-unrecorded rows (which the sweeper would send again once their lease runs out).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
+from ..adapter import get_adapter
+from ..conf import app_settings
+from ..models import OutboxEmail
+from .build.compose import build_message, stale_recipient
+from .claim import claim_emails
+from .record import mark_sent, record_outcomes
+from .report import DeliveryReport
+from .send.classify import TRANSIENT, classify_send_error, describe_error
+from .send.connection import open_connection
+from .send.sender import ERROR, SKIPPED, Outcome, Sender, close_quietly
+from .send.wire import WireWriter, fast_path_applies
+
+logger = logging.getLogger(__name__)
+
+#: Messages rendered before any of them is sent. Rendering a run of messages and then
+#: sending the run keeps each step's code and data warm and costs less CPU per message than
+#: alternating (docs/benchmarks.md); the cap bounds the memory a large chunk can take.
+RENDER_BATCH = 500
+
+
+def deliver_emails(email_ids, *, connection=None) -> DeliveryReport:
+    """Claim, build, send and record the rows of ``email_ids``."""
+    report = DeliveryReport()
+    token, rows = claim_emails(email_ids)
+    if rows:
+        send_rows(rows, report, token, connection=connection)
+        record_outcomes(token, rows, report)
+    return report
+
+
+def send_rows(rows: list[OutboxEmail], report: DeliveryReport, token: str, connection=None) -> None:
+    """Build and send each row over one connection, filling ``report``."""
+    SendRun(report, token, connection or open_connection()).run(rows)
+
+
+class SendRun:
+    """One connection's rows: build a batch, send it, record what was sent as it goes."""
+
+    def __init__(self, report: DeliveryReport, token: str, connection):
+        self.report = report
+        self.token = token
+        self.connection = connection
+        self.adapter = get_adapter()
+        self.writer = WireWriter() if fast_path_applies(connection) else None
+        self.sender = Sender(connection)
+        #: sent rows not yet written back
+        self.unrecorded: list[int] = []
+
+    def run(self, rows: list[OutboxEmail]) -> None:
+        try:
+            for start in range(0, len(rows), RENDER_BATCH):
+                self.send(self.build(rows[start:start + RENDER_BATCH]))
+        finally:
+            # Also when the task is interrupted: what was already sent gets recorded, before
+            # the goodbye to the server (QUIT is one more round trip a kill could interrupt).
+            try:
+                self.flush()
+            finally:
+                close_quietly(self.connection)
+
+    def build(self, rows: list[OutboxEmail]) -> list[tuple[OutboxEmail, object]]:
+        """The rows that can be sent, each with its message (SMTP bytes where the fast path takes it)."""
+        ready = []
+        for row in rows:
+            if self.sender.broken is not None:
+                self.take(row, Outcome(SKIPPED, self.sender.broken))
+                continue
+            message = self.build_one(row)
+            if message is not None:
+                ready.append((row, self.as_wire(message)))
+        return ready
+
+    def build_one(self, row: OutboxEmail):
+        """The row's message, or ``None`` (recorded in the report) if it must not or cannot be sent."""
+        stale = stale_recipient(row)
+        if stale:
+            self.report.add_suppressed(row.pk, stale)
+            logger.warning("Not sending email %s (%s): %s", row.pk, row.kind, stale)
+            return None
+        try:
+            return build_message(row, adapter=self.adapter, connection=self.connection)
+        except Exception as exc:
+            logger.exception("Could not render email %s (%s) to %s", row.pk, row.kind, row.recipient)
+            self.report.add_failed(row.pk, f"Rendering failed: {describe_error(exc)}")
+            return None
+
+    def as_wire(self, message):
+        """The message as SMTP bytes when the fast path takes it, else the message itself."""
+        if self.writer is not None:
+            try:
+                return self.writer.write(message) or message
+            except Exception:
+                # A bug here must not cost an email: the backend can still build this one.
+                logger.exception("Could not write email %s directly; sending it through the backend",
+                                 message.extra_headers.get("Message-ID"))
+        return message
+
+    def send(self, ready: list[tuple[OutboxEmail, object]]) -> None:
+        for row, message in ready:
+            self.take(row, self.sender.send(message))
+
+    def take(self, row: OutboxEmail, outcome: Outcome) -> None:
+        """Put one row's outcome in the report."""
+        if outcome.kind == SKIPPED:
+            # The connection failed; the rest of the batch waits for the retry instead of
+            # each paying the timeout again.
+            self.report.add_retry(row.pk, f"Not attempted after connection failure: {outcome.error}")
+        elif outcome.kind == ERROR:
+            self.take_error(row, outcome.error)
+        else:
+            self.take_sent(row, outcome.refused)
+
+    def take_error(self, row: OutboxEmail, exc) -> None:
+        error = describe_error(exc)
+        if classify_send_error(exc) == TRANSIENT:
+            self.report.add_retry(row.pk, error)
+            logger.warning("Transient failure sending email %s to %s: %s", row.pk, row.recipient, error)
+        else:
+            self.report.add_failed(row.pk, error)
+            logger.error("Permanent failure sending email %s to %s: %s", row.pk, row.recipient, error)
+
+    def take_sent(self, row: OutboxEmail, refused: dict | None) -> None:
+        note = ""
+        if refused:
+            # Some recipients of this message were refused; the rest have it.
+            note = describe_error(smtplib.SMTPRecipientsRefused(refused))
+            logger.warning("Email %s sent, but some recipients were refused: %s", row.pk, note)
+        self.report.add_sent(row.pk, note)
+        self.unrecorded.append(row.pk)
+        if len(self.unrecorded) >= app_settings.RECORD_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the sent rows not yet recorded."""
+        if self.unrecorded:
+            mark_sent(self.token, self.unrecorded, self.report.errors)
+            self.unrecorded.clear()

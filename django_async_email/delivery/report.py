@@ -1,0 +1,39 @@
+"""What one delivery run did to each row it claimed, and why, as the steps fill it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DeliveryReport:
+    """Row ids by outcome, with the error text each row gets; JSON-friendly via ``as_dict``."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    #: row id -> the text stored as the row's ``last_error`` (also for a sent row with refusals)
+    errors: dict[int, str] = field(default_factory=dict)
+    retry_countdown: float = 0.0
+
+    def add_sent(self, pk: int, note: str = "") -> None:
+        self.sent.append(pk)
+        if note:
+            self.errors[pk] = note
+
+    def add_failed(self, pk: int, error: str) -> None:
+        self.failed.append(pk)
+        self.errors[pk] = error
+
+    def add_retry(self, pk: int, error: str) -> None:
+        self.retry.append(pk)
+        self.errors[pk] = error
+
+    def add_suppressed(self, pk: int, reason: str) -> None:
+        self.suppressed.append(pk)
+        self.errors[pk] = reason
+
+    def as_dict(self) -> dict:
+        return {"sent": len(self.sent), "failed": len(self.failed), "retrying": len(self.retry),
+                **({"suppressed": len(self.suppressed)} if self.suppressed else {})}

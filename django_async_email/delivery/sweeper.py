@@ -1,0 +1,107 @@
+"""Recover accepted emails whose task never ran: lost publishes and dead workers.
+
+Run it periodically (the ``requeue_stuck_emails_task`` in Celery beat, or the
+``requeue_stuck_emails`` command from cron). It is safe to run at any time and as often
+as you like: it only republishes rows, and delivery sends a row at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from ..conf import app_settings
+from ..models import Broadcast, OutboxEmail, Status
+from ..outbox import kinds
+from ..outbox.publishing import new_task_id, publish_now
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    leases_released: int = 0
+    emails_republished: int = 0
+    tasks_published: int = 0
+    broadcasts_restarted: int = 0
+
+
+def requeue_stuck_emails(*, stuck_after: int | None = None, now=None, dry_run: bool = False) -> dict:
+    """Give back expired leases, republish queued rows nobody picked up, restart lost fan-outs.
+
+    A row is stuck when it has been queued for ``stuck_after`` seconds (default
+    ``ASYNC_EMAIL['STUCK_AFTER']``) past the time it became available: the publish after
+    commit failed (broker down), or the message was lost. A row in ``sending`` whose lease
+    ran out belonged to a worker that died.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=app_settings.STUCK_AFTER if stuck_after is None else stuck_after)
+    report = SweepReport()
+    expired = release_expired_leases(now, report, dry_run=dry_run)
+    for route, ids in stuck_rows(cutoff, expired, dry_run=dry_run).items():
+        republish(route, ids, now, report, dry_run=dry_run)
+    restart_lost_fan_outs(cutoff, report, dry_run=dry_run)
+    result = asdict(report)
+    if any(result.values()):
+        logger.warning("Sweeper: %s", result)
+    return result
+
+
+def release_expired_leases(now, report: SweepReport, *, dry_run: bool) -> list[int]:
+    """Put rows whose worker died (their lease ran out) back in the queue; their ids."""
+    expired = list(
+        OutboxEmail.objects.filter(status=Status.SENDING, lease_expires_at__lt=now).values_list("pk", flat=True)
+    )
+    report.leases_released = len(expired)
+    if expired and not dry_run:
+        OutboxEmail.objects.filter(pk__in=expired, status=Status.SENDING, lease_expires_at__lt=now).update(
+            status=Status.QUEUED, claim_token="", lease_expires_at=None, updated_at=now
+        )
+    return expired
+
+
+def stuck_rows(cutoff, expired: list[int], *, dry_run: bool) -> dict[kinds.TaskRoute, list[int]]:
+    """Queued rows nobody picked up, and the rows just given back, grouped by the task that sends them."""
+    # Rows given back are republished at once: their worker is known to be gone.
+    stuck = (
+        OutboxEmail.objects.filter(
+            Q(status=Status.QUEUED, updated_at__lt=cutoff)
+            & (Q(available_at__isnull=True) | Q(available_at__lt=cutoff))
+            | Q(pk__in=expired, status=Status.QUEUED if not dry_run else Status.SENDING)
+        )
+        .order_by("kind", "broadcast_id", "pk")
+    )
+    groups: dict[kinds.TaskRoute, list[int]] = {}
+    for pk, kind, broadcast_id in stuck.values_list("pk", "kind", "broadcast_id"):
+        groups.setdefault(kinds.route_for(kind, in_broadcast=broadcast_id is not None), []).append(pk)
+    return groups
+
+
+def republish(route: kinds.TaskRoute, ids: list[int], now, report: SweepReport, *, dry_run: bool) -> None:
+    """Publish ``ids`` again under new task ids: a chunk per task for batch tasks, else one each."""
+    size = app_settings.BULK_CHUNK_SIZE if route.batch else 1
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        report.emails_republished += len(chunk)
+        report.tasks_published += 1
+        if dry_run:
+            continue
+        task_id = new_task_id()
+        OutboxEmail.objects.filter(pk__in=chunk, status=Status.QUEUED).update(task_id=task_id, updated_at=now)
+        try:
+            publish_now(route, route.argument(chunk), task_id=task_id)
+        except Exception:
+            logger.exception("Sweeper could not publish %s; will try again on the next run", route.task_name)
+
+
+def restart_lost_fan_outs(cutoff, report: SweepReport, *, dry_run: bool) -> None:
+    """Publish the fan-out again for broadcasts that never got their rows."""
+    lost = Broadcast.objects.filter(state=Broadcast.State.QUEUED, total__isnull=True, created_at__lt=cutoff)
+    for broadcast in lost:
+        report.broadcasts_restarted += 1
+        if not dry_run:
+            publish_now(kinds.FAN_OUT, broadcast.pk)

@@ -1,0 +1,84 @@
+"""Write outbox rows in the caller's transaction and publish their task when it commits."""
+
+from __future__ import annotations
+
+from django.db import router, transaction
+
+from .. import signals
+from ..accounts.users import email_of
+from ..exceptions import InvalidEmailInput
+from ..models import Kind, OutboxEmail
+from . import validation
+from .kinds import route_for
+from .publishing import new_message_id, new_task_id, publish_on_commit
+
+
+def outbox_db() -> str:
+    """The database outbox rows are written to."""
+    return router.db_for_write(OutboxEmail)
+
+
+def queue_rows(kind: str, rows: list[OutboxEmail]) -> str:
+    """Write ``rows`` and publish the task for ``kind`` after commit; returns its id."""
+    route = route_for(kind)
+    task_id = new_task_id()
+    for row in rows:
+        row.task_id = task_id
+    using = outbox_db()
+    with transaction.atomic(using=using):
+        ids = _save(rows, using)
+        publish_on_commit(route, route.argument(ids), task_id=task_id, using=using)
+        # Announced once the rows are really there: a rollback announces nothing.
+        transaction.on_commit(
+            lambda: signals.email_queued.send_robust(sender=OutboxEmail, emails=rows, task_id=task_id), using=using
+        )
+    return task_id
+
+
+def _save(rows: list[OutboxEmail], using: str) -> list[int]:
+    """Insert ``rows``; their ids, in order."""
+    if len(rows) == 1:
+        rows[0].save(using=using)
+        return [rows[0].pk]
+    OutboxEmail.objects.using(using).bulk_create(rows)
+    if rows and rows[0].pk is None:
+        # Databases without RETURNING (old SQLite) leave pks unset; read them back.
+        ids = dict(
+            OutboxEmail.objects.using(using)
+            .filter(message_id__in=[r.message_id for r in rows])
+            .values_list("message_id", "pk")
+        )
+        for row in rows:
+            row.pk = row.id = ids[row.message_id]
+    return [row.pk for row in rows]
+
+
+def user_row(kind: str, user, *, base_url, extra_context=None) -> OutboxEmail:
+    """An unsaved row of ``kind`` to ``user``'s address, with the base URL its links use."""
+    if user is None or getattr(user, "pk", None) is None:
+        raise InvalidEmailInput("user", "A saved user is required.", code="required")
+    address = validation.clean_address("user", email_of(user))
+    context = {"base_url": validation.clean_base_url("base_url", base_url), **(extra_context or {})}
+    return OutboxEmail(
+        kind=kind, email_type=str(kind), recipient=address, user=user, context=context,
+        message_id=new_message_id(),
+    )
+
+
+def queue_to_user(kind: str, user, base_url=None) -> str:
+    """Queue one email of ``kind`` to ``user``; returns the task id."""
+    return queue_rows(kind, [user_row(kind, user, base_url=base_url)])
+
+
+def queue_reset_request(email, base_url=None) -> str:
+    """Queue a password reset asked for by address; the worker finds the accounts (``delivery.reset_lookup``).
+
+    The request path does the same work whether or not an account has the address.
+    """
+    address = validation.clean_address("email", email)
+    row = OutboxEmail(
+        kind=Kind.PASSWORD_RESET, email_type="password_reset", recipient=address,
+        context={"base_url": validation.clean_base_url("base_url", base_url), "lookup": True},
+        message_id=new_message_id(),
+    )
+    return queue_rows(Kind.PASSWORD_RESET, [row])
