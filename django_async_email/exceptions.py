@@ -1,6 +1,11 @@
 """Exceptions, each mixed with the standard type a caller would already catch."""
 
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 
 class AsyncEmailError(Exception):
@@ -35,6 +40,8 @@ class TokenError(AsyncEmailError, ValueError):
     """
 
     public_message = "This link is invalid, has expired, or was already used."
+    #: The account the refused token was for, when known; set where it is raised, for the audit trail.
+    user: "AbstractBaseUser | None"
 
     def __init__(self, reason: str):
         self.reason = reason

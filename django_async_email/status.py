@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -39,7 +40,7 @@ def broker_status(app=None, timeout: float = 2.0) -> dict:
     """Whether the broker answers, and how many messages wait in each of our queues."""
     app = app or current_celery_app()
     transport = app.conf.broker_url.split("://", 1)[0] if app.conf.broker_url else None
-    result = {"transport": transport, "reachable": False, "queue_depths": {}}
+    result: dict[str, Any] = {"transport": transport, "reachable": False, "queue_depths": {}}
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout)

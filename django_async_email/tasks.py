@@ -11,6 +11,8 @@ finds its rows already sent (or still leased) and sends nothing again.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from celery import shared_task
 
 from .delivery.pipeline import deliver_emails
@@ -19,7 +21,16 @@ from .delivery.sweeper import requeue_stuck_emails
 from .outbox import kinds
 from .outbox.fanout import fan_out
 
-TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": False}
+
+class _TaskOptions(TypedDict):
+    """The options every sending task shares; typed so each key is checked against ``shared_task``."""
+
+    acks_late: bool
+    reject_on_worker_lost: bool
+    ignore_result: bool
+
+
+TASK_OPTIONS: _TaskOptions = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": False}
 
 
 def _deliver_and_retry(task, email_ids) -> dict:

@@ -8,7 +8,8 @@
 #   auth-user  the same with Django's stock user (ASYNC_EMAIL_TEST_USER_MODEL=auth.User);
 #              tests marked custom_user are deselected
 #   nodrf      `tox -e nodrf`: Django 5.2 without djangorestframework installed
-#   lint       ruff; docs: mkdocs build --strict (warnings are errors)
+#   lint       ruff, lint-imports (the layer contracts in pyproject.toml) and mypy (django-stubs);
+#              docs: mkdocs build --strict (warnings are errors)
 # With --full or ASYNC_EMAIL_FULL_MATRIX=1, also against real servers (started if they are down):
 #   postgres   ASYNC_EMAIL_TEST_DB=postgres
 #   redis      ASYNC_EMAIL_TEST_BROKER=redis with ASYNC_EMAIL_TEST_DB=postgres
@@ -55,7 +56,7 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
 fi
 export VIRTUAL_ENV
 export PATH="$VIRTUAL_ENV/bin:$PATH"
-python -c 'import django, pytest, pytest_django, rest_framework, tox, mkdocs' 2>/dev/null \
+python -c 'import django, pytest, pytest_django, rest_framework, tox, mkdocs, importlinter, mypy' 2>/dev/null \
     || die "$VIRTUAL_ENV lacks the dev extra: run  python -m pip install -e '.[dev]'  in it"
 
 # Each stage sets the configuration it tests; nothing leaks in from the caller's shell except
@@ -115,7 +116,7 @@ pytest_cmd=(python -m pytest ${pytest_args[@]+"${pytest_args[@]}"})
 run_stage default -- "${pytest_cmd[@]}"
 run_stage auth-user ASYNC_EMAIL_TEST_USER_MODEL=auth.User -- "${pytest_cmd[@]}"
 run_stage nodrf -- tox -e nodrf -- ${pytest_args[@]+"${pytest_args[@]}"}
-run_stage lint -- ruff check django_async_email tests example_project scripts
+run_stage lint -- bash scripts/lint.sh
 run_stage docs -- mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/django-async-email-site"
 
 # === Runs against real servers ===============================================================

@@ -22,6 +22,11 @@ def test_wheel_contents(tmp_path):
     for page in ("pages/verify_email.html", "previews/detail.html"):
         assert f"django_async_email/templates/django_async_email/{page}" in names
     assert "django_async_email/migrations/0001_initial.py" in names
+    # The layers, and the marker that lets a host's type checker read the annotations.
+    for module in ("outbox/kinds.py", "delivery/pipeline.py", "delivery/build/compose.py",
+                   "delivery/send/wire.py", "accounts/flows.py", "web/link_urls.py", "api/urls.py"):
+        assert f"django_async_email/{module}" in names
+    assert "django_async_email/py.typed" in names
     assert "django_async_email/locale/fr/LC_MESSAGES/django.mo" in names
     assert "django_async_email/locale/fr/LC_MESSAGES/django.po" in names
     assert not any(name.startswith(("tests/", "example_project/")) for name in names)

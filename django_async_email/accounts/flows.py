@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import NoReturn
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
@@ -35,7 +36,7 @@ def _record(flow, outcome, *, user=None, token=None, detail="") -> None:
     )
 
 
-def _fail(flow, reason, *, user=None, token=None):
+def _fail(flow, reason, *, user=None, token=None) -> NoReturn:
     """Raise the uniform error; ``audited`` records ``reason`` once the transaction is over."""
     if reason == FlowEvent.Outcome.INVALID and token and FlowEvent.objects.filter(
         flow=flow, outcome=FlowEvent.Outcome.SUCCEEDED, token_digest=tokens.digest(token)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Field
 
 from ..conf import app_settings
 from ..exceptions import AsyncEmailConfigurationError
@@ -55,7 +57,8 @@ def allowed_user_types() -> list[str]:
             f"ASYNC_EMAIL['USER_TYPE_FIELD'] names {field_name!r}, which "
             f"{get_user_model()._meta.label} does not have."
         ) from exc
-    return [str(value) for value, _label in (field.flatchoices or [])]
+    # USER_TYPE_FIELD names a model field; get_field's type also allows a reverse relation.
+    return [str(value) for value, _label in (cast(Field, field).flatchoices or [])]
 
 
 def language_of(user) -> str | None:

@@ -1,10 +1,10 @@
 """Default permission classes per endpoint, overridable with ``ASYNC_EMAIL['API_PERMISSIONS']``."""
 
-from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser, IsAuthenticated
 
 from ..conf import app_settings
 
-DEFAULT_PERMISSIONS = {
+DEFAULT_PERMISSIONS: dict[str, list[type[BasePermission]]] = {
     "resend_verification": [IsAuthenticated],
     "request_password_reset": [AllowAny],
     "send_invitation": [IsAuthenticated],

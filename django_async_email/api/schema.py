@@ -3,9 +3,9 @@
 try:
     from drf_spectacular.utils import OpenApiResponse, extend_schema
 except ImportError:  # drf-spectacular is optional
-    OpenApiResponse = None
+    OpenApiResponse = None  # type: ignore[assignment, misc]  # fallback for the optional import: None = absent
 
-    def extend_schema(*args, **kwargs):
+    def extend_schema(*args, **kwargs):  # type: ignore[misc]  # no-op stand-in; cannot match the real signature
         def decorate(func):
             return func
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from .. import email_utils
@@ -28,7 +30,7 @@ class EmailAPIView(APIView):
     """Permissions from settings per endpoint; our own throttles replace DRF's defaults."""
 
     endpoint = ""
-    throttle_classes = ()
+    throttle_classes: tuple[type[BaseThrottle], ...] = ()
 
     def get_permissions(self):
         return [permission() for permission in permission_classes_for(self.endpoint)]
@@ -82,7 +84,7 @@ class RequestPasswordResetView(EmailAPIView):
 class QueueView(EmailAPIView):
     """Validate the body, queue the work, answer 202; input the Python API refuses is a 400."""
 
-    serializer_class = None
+    serializer_class: type[BaseSerializer] | None = None
     #: Python API argument name -> request field name, where they differ.
     field_names: dict = {}
 
@@ -90,6 +92,7 @@ class QueueView(EmailAPIView):
         raise NotImplementedError
 
     def post(self, request):
+        assert self.serializer_class is not None, "a QueueView subclass sets serializer_class"
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -166,14 +169,15 @@ class FlowView(EmailAPIView):
     """Consume a link's token: one uniform 400 for any bad token, field errors for bad input."""
 
     authentication_classes = ()
-    serializer_class = None
+    serializer_class: type[BaseSerializer] | None = None
     done = ""
-    done_status = status.HTTP_200_OK
+    done_status: int = status.HTTP_200_OK
 
     def complete(self, data: dict) -> None:
         raise NotImplementedError
 
     def post(self, request):
+        assert self.serializer_class is not None, "a FlowView subclass sets serializer_class"
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -40,7 +40,7 @@ def queue_invitation(inviter, invitee_email, user_type, base_url=None) -> str:
             email=address, user_type=user_type, expires_at=invitation_expiry(now),
         )
         row = OutboxEmail(
-            kind=Kind.INVITATION, email_type="invitation", recipient=address, invitation=invitation,
+            kind=Kind.INVITATION, email_type=str(Kind.INVITATION), recipient=address, invitation=invitation,
             context={"base_url": base, "inviter_name": inviter_name(inviter), "user_type": user_type},
             message_id=new_message_id(),
         )

@@ -77,7 +77,7 @@ def queue_reset_request(email, base_url=None) -> str:
     """
     address = validation.clean_address("email", email)
     row = OutboxEmail(
-        kind=Kind.PASSWORD_RESET, email_type="password_reset", recipient=address,
+        kind=Kind.PASSWORD_RESET, email_type=str(Kind.PASSWORD_RESET), recipient=address,
         context={"base_url": validation.clean_base_url("base_url", base_url), "lookup": True},
         message_id=new_message_id(),
     )

@@ -26,6 +26,7 @@ class NewPasswordForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data; the stubs allow an override's None
         if cleaned.get("new_password1") != cleaned.get("new_password2"):
             raise forms.ValidationError(_("The two passwords differ."))
         return cleaned
@@ -75,7 +76,8 @@ class ResetPasswordView(View):
             except TokenError:
                 return _invalid(request)
             except InvalidEmailInput as exc:
-                form.add_error("new_password1", exc.message_dict.get(exc.field))
+                # InvalidEmailInput's message_dict always has its own field.
+                form.add_error("new_password1", exc.message_dict[exc.field])
             else:
                 return _render(request, "done.html", {"message": _("Your password is changed. You can sign in.")})
         return _render(request, "reset_password.html", {"uid": uid, "token": token, "form": form}, status=400)
@@ -108,7 +110,7 @@ class AcceptInvitationView(View):
             except TokenError:
                 return _invalid(request)
             except InvalidEmailInput as exc:
-                form.add_error("new_password1" if exc.field == "password" else None, exc.message_dict.get(exc.field))
+                form.add_error("new_password1" if exc.field == "password" else None, exc.message_dict[exc.field])
             else:
                 return _render(request, "done.html", {"message": _("Your account is ready. You can sign in.")})
         return _render(request, "accept_invitation.html", {"token": token, "form": form}, status=400)

@@ -24,11 +24,12 @@ from ..accounts.users import allowed_user_types, email_field_name, user_type_fie
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..delivery.build.messages import DEFAULT_TEMPLATES, template_candidates
+from ..models import Kind
 
-SAMPLE_CONTEXT = {
-    "notification": {"subject": "Platform Update", "message": "We've released new features!\nTake a look.",
+SAMPLE_CONTEXT: dict[str, dict[str, str]] = {
+    Kind.NOTIFICATION: {"subject": "Platform Update", "message": "We've released new features!\nTake a look.",
                      "email_type": "update"},
-    "invitation": {"inviter_name": "Ama Mensah", "token": "preview-token"},
+    Kind.INVITATION: {"inviter_name": "Ama Mensah", "token": "preview-token"},
 }
 
 

@@ -12,7 +12,7 @@ import uuid
 from django.template.context import make_context
 from django.template.loader import select_template
 from django.utils import translation
-from templated_mail.mail import BaseEmailMessage
+from templated_mail.mail import BaseEmailMessage  # type: ignore[import-untyped]  # ships no type hints or stubs
 
 from ...accounts import tokens
 from ...conf import app_settings
@@ -148,7 +148,7 @@ class NotificationEmail(AsyncEmailMessage):
 
 
 #: The message class of each kind (the adapter's ``get_message_class`` looks it up here).
-MESSAGE_CLASSES = {
+MESSAGE_CLASSES: dict[str, type[AsyncEmailMessage]] = {
     Kind.VERIFICATION: VerificationEmail,
     Kind.PASSWORD_RESET: PasswordResetEmail,
     Kind.PASSWORD_CHANGED: PasswordChangedEmail,
@@ -158,4 +158,4 @@ MESSAGE_CLASSES = {
 }
 
 #: The template each kind renders by default (for checks and previews).
-DEFAULT_TEMPLATES = {kind: cls.template_name for kind, cls in MESSAGE_CLASSES.items()}
+DEFAULT_TEMPLATES: dict[str, str] = {kind: cls.template_name for kind, cls in MESSAGE_CLASSES.items()}

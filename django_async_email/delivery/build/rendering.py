@@ -12,9 +12,10 @@ written); the HTML part is rendered with autoescaping on.
 from __future__ import annotations
 
 import weakref
+from typing import cast
 
+from django.template.base import FilterExpression, Variable
 from django.template.base import Template as CompiledTemplate
-from django.template.base import Variable
 from django.template.context import Context
 from django.template.loader_tags import BLOCK_CONTEXT_KEY, BlockContext, BlockNode, ExtendsNode
 
@@ -31,11 +32,15 @@ def _inheritance_chain(template: CompiledTemplate, context: Context) -> tuple[li
     seen = set()
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        chain.append({n.name: n for n in current.nodelist.get_nodes_by_type(BlockNode)})
-        extends = next(iter(current.nodelist.get_nodes_by_type(ExtendsNode)), None)
+        # get_nodes_by_type returns only nodes of the type asked for; the stubs say list[Node].
+        blocks = cast("list[BlockNode]", current.nodelist.get_nodes_by_type(BlockNode))
+        chain.append({n.name: n for n in blocks})
+        extends = next(iter(cast("list[ExtendsNode]", current.nodelist.get_nodes_by_type(ExtendsNode))), None)
         if extends is None:
             break
-        fixed = fixed and not extends.parent_name.filters and not isinstance(extends.parent_name.var, Variable)
+        # {% extends %} compiles its argument to a FilterExpression (the stubs also allow a Node).
+        parent_name = cast(FilterExpression, extends.parent_name)
+        fixed = fixed and not parent_name.filters and not isinstance(parent_name.var, Variable)
         parent = extends.get_parent(context)
         current = getattr(parent, "template", parent)
     return chain, fixed

@@ -8,6 +8,9 @@ the older settings keeps ``get_connection()`` with ``ASYNC_EMAIL['EMAIL_BACKEND'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.core import mail
 
@@ -29,7 +32,9 @@ def mailer_alias() -> str:
 def backend_path() -> str:
     """The backend class path emails go through (no secrets: options are not shown)."""
     if mailers_configured():
-        return settings.MAILERS.get(mailer_alias(), {}).get("BACKEND", SMTP_BACKEND)
+        # Typed as Django documents the setting, not as the settings module in use happens to spell it.
+        mailers: Mapping[str, Mapping[str, Any]] = settings.MAILERS
+        return mailers.get(mailer_alias(), {}).get("BACKEND", SMTP_BACKEND)
     return app_settings.EMAIL_BACKEND or settings.EMAIL_BACKEND
 
 

@@ -77,8 +77,9 @@ def record_refusals(connection, refused: dict) -> None:
         refused.update(result or {})
         return result
 
-    session._async_email_sendmail = original
-    session.sendmail = sendmail
+    # Patching one live session: mypy cannot express an added attribute or a replaced method.
+    session._async_email_sendmail = original  # type: ignore[attr-defined]  # marks the session as wrapped
+    session.sendmail = sendmail  # type: ignore[method-assign]  # this session's sendmail, wrapped on purpose
 
 
 def close_quietly(connection) -> None:

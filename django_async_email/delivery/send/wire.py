@@ -30,7 +30,7 @@ from email.utils import formatdate, getaddresses, make_msgid
 
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
-from django.core.mail.message import DNS_NAME
+from django.core.mail.utils import DNS_NAME
 
 from ...conf import app_settings
 
@@ -147,7 +147,22 @@ class WireWriter:
         from_addr = self._from_address(message.from_email)
         if from_addr is None:
             return None
+        head = self._head(message)
+        text = _body(message.body) if head is not None else None
+        if head is None or text is None:
+            return None
+        if html is None:
+            # smtplib ends the data with CRLF only if it does not end with one already.
+            data = b"".join((*head, _part_headers(b"plain", text[0]), CRLF, text[1],
+                             b"" if text[1].endswith(CRLF) else CRLF))
+            return WireMessage(from_addr, recipients, data)
+        html_body = _body(html)
+        if html_body is None:
+            return None
+        return WireMessage(from_addr, recipients, self._alternative(head, text, html_body))
 
+    def _head(self, message) -> list[bytes] | None:
+        """The message's header lines, up to MIME-Version; ``None`` if one cannot be written here."""
         head = [
             self._header("From", message.from_email),
             b"To: " + message.to[0].encode("ascii") + CRLF,
@@ -171,29 +186,20 @@ class WireWriter:
         if None in head:
             return None
         head.append(b"MIME-Version: 1.0\r\n")
+        return head
 
-        text = _body(message.body)
-        if text is None:
-            return None
-        if html is None:
-            # smtplib ends the data with CRLF only if it does not end with one already.
-            data = b"".join((*head, _part_headers(b"plain", text[0]), CRLF, text[1],
-                             b"" if text[1].endswith(CRLF) else CRLF))
-            return WireMessage(from_addr, recipients, data)
-        html_body = _body(html)
-        if html_body is None:
-            return None
+    def _alternative(self, head: list[bytes], text: tuple[bytes, bytes], html: tuple[bytes, bytes]) -> bytes:
+        """A multipart/alternative message of the text and HTML parts."""
         self._count += 1
         boundary = f"{self._boundary_prefix}{self._count}==".encode("ascii")
         head.append(b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n')
         delimiter = b"\r\n--" + boundary + CRLF
-        data = b"".join((
+        return b"".join((
             *head, CRLF,
             b"--", boundary, CRLF, _part_headers(b"plain", text[0]), CRLF, text[1],
-            delimiter, _part_headers(b"html", html_body[0]), CRLF, html_body[1],
+            delimiter, _part_headers(b"html", html[0]), CRLF, html[1],
             b"\r\n--", boundary, b"--\r\n",
         ))
-        return WireMessage(from_addr, recipients, data)
 
     @staticmethod
     def _html_of(message):

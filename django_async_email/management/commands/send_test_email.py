@@ -1,7 +1,10 @@
+from collections.abc import Sequence
+
 from django.core.management.base import BaseCommand, CommandError
 
 from django_async_email.email_utils import send_test_email
 from django_async_email.exceptions import InvalidEmailInput
+from django_async_email.models import OutboxEmail
 
 from ._progress import wait_for_rows
 
@@ -23,7 +26,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Queued test email to {options['address']} (task {task_id}).")
         if options["no_wait"]:
             return
-        (row,) = wait_for_rows(task_id, options["timeout"]) or [None]
+        rows: Sequence[OutboxEmail | None] = wait_for_rows(task_id, options["timeout"]) or [None]
+        (row,) = rows
         if row is None or row.status in ("queued", "sending"):
             raise CommandError(
                 f"Not delivered within {options['timeout']:g}s (status: {row.status if row else 'unknown'}). "
