@@ -1,19 +1,20 @@
 """The one class a host subclasses to customise how emails are built and users are created.
 
 Point ``ASYNC_EMAIL['ADAPTER']`` at a subclass of ``DefaultAdapter``.
+
+The adapter is consulted when a message is built (From, headers, BCC, context, message
+class) and when an invitation is accepted (``create_invited_user``). It sits beside the
+worker side: the build step calls it, and it hands out the build step's message classes.
+Account flows get its ``create_invited_user`` passed in by ``email_utils``.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.utils.module_loading import import_string
 
+from .accounts.users import email_field_name, user_type_field
 from .conf import app_settings
-
-#: Where the package's message class for each kind is found. The adapter is a base module
-#: that every layer may use, and the classes live in the worker side above it, so the table
-#: is looked up by name rather than imported.
-MESSAGE_CLASSES_PATH = "django_async_email.delivery.build.messages.MESSAGE_CLASSES"
+from .delivery.build.messages import MESSAGE_CLASSES
 
 
 class DefaultAdapter:
@@ -23,7 +24,7 @@ class DefaultAdapter:
 
     def get_message_class(self, kind: str):
         """The templated-mail message class for a kind of email."""
-        return import_string(MESSAGE_CLASSES_PATH)[kind]
+        return MESSAGE_CLASSES[kind]
 
     def get_extra_context(self, email, user) -> dict:
         """Extra template context for one recipient; runs in the worker."""
@@ -41,8 +42,8 @@ class DefaultAdapter:
         """Create the account for an accepted invitation; override for custom user creation."""
         user_model = get_user_model()
         fields = dict(profile_fields)
-        fields[user_model.get_email_field_name()] = invitation.email
-        type_field = app_settings.USER_TYPE_FIELD
+        fields[email_field_name()] = invitation.email
+        type_field = user_type_field()
         if type_field and invitation.user_type:
             fields[type_field] = invitation.user_type
         # Keyword arguments only: stock and custom managers name their first argument differently.

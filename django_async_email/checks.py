@@ -10,7 +10,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from .conf import app_settings, import_from_setting
 from .delivery.build.messages import DEFAULT_TEMPLATES
 from .delivery.retry import longest_retry_delay
 from .delivery.send.connection import backend_path, mailer_alias, mailers_configured
@@ -92,10 +92,6 @@ def check_base_url(**kwargs):
 
 
 def check_celery(**kwargs):
-    try:
-        import celery  # noqa: F401  (imported here to report a broken environment, not crash on it)
-    except ImportError:
-        return [checks.Error("Celery is not installed.", hint="pip install celery", id=_id("E004"))]
     app = current_celery_app()
     if app.main in (None, "default") and not app.conf.broker_url:
         return [checks.Warning(
@@ -206,11 +202,12 @@ def check_api_permissions(**kwargs):
     if not _settings_ok():
         return []
     errors = []
-    for endpoint in app_settings.API_PERMISSIONS:
-        try:
-            app_settings.api_permission_classes(endpoint)
-        except AsyncEmailConfigurationError as exc:
-            errors.append(checks.Error(str(exc), id=_id("E009")))
+    for endpoint, paths in app_settings.API_PERMISSIONS.items():
+        for path in paths:  # one error per path that does not import
+            try:
+                import_from_setting(path, "API_PERMISSIONS", endpoint)
+            except AsyncEmailConfigurationError as exc:
+                errors.append(checks.Error(str(exc), id=_id("E009")))
     return errors
 
 

@@ -81,6 +81,7 @@ API_ENDPOINTS = (
     "accept_invitation",
 )
 
+#: Queue classes, in priority order (``outbox.kinds`` names them HIGH, NORMAL, LOW).
 QUEUE_CLASSES = ("high", "normal", "low")
 
 

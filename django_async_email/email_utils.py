@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from .accounts import flows
 from .accounts.flows import (
-    accept_invitation,
     check_invitation_token,
     check_password_reset_token,
     check_verification_token,
     verify_email,
 )
+from .adapter import get_adapter
 from .checks import configuration_report
 from .models import Kind
 from .outbox import broadcasts
@@ -135,6 +135,17 @@ def reset_password(uid, token, new_password, *, base_url=None, token_generator=N
     return flows.reset_password(
         uid, token, new_password, token_generator=token_generator,
         on_success=lambda user: send_password_changed_email(user, base_url=base_url),
+    )
+
+
+def accept_invitation(token, password, *, now=None, **profile_fields):
+    """Create the invited account through the adapter's ``create_invited_user()`` and return it.
+
+    The password is validated first; the invitation is then accepted (the link works once)
+    and the address counts as verified.
+    """
+    return flows.accept_invitation(
+        token, password, create_user=get_adapter().create_invited_user, now=now, **profile_fields
     )
 
 

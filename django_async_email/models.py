@@ -28,6 +28,8 @@ class Status(models.TextChoices):
 
 
 FINAL_STATUSES = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED)
+#: A row in one of these is still to be sent (or being sent).
+PENDING_STATUSES = (Status.QUEUED, Status.SENDING)
 
 
 class Broadcast(models.Model):
@@ -39,6 +41,9 @@ class Broadcast(models.Model):
         DONE = "done", _("Done")
         DONE_WITH_FAILURES = "done_with_failures", _("Done with failures")
         CANCELLED = "cancelled", _("Cancelled")
+
+    #: States a broadcast does not leave.
+    FINISHED_STATES = (State.DONE, State.DONE_WITH_FAILURES, State.CANCELLED)
 
     subject = models.CharField(_("subject"), max_length=255)
     message = models.TextField(_("message"))

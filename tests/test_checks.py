@@ -80,22 +80,6 @@ def test_celery_not_configured(monkeypatch):
     assert message.id == "django_async_email.W004"
 
 
-def test_celery_not_installed(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "celery":
-            raise ImportError("No module named 'celery'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    assert run(our_checks.check_celery) == [
-        checks.Error("Celery is not installed.", hint="pip install celery", id="django_async_email.E004")
-    ]
-
-
 def test_missing_template(settings):
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "APP_DIRS": False, "DIRS": []}]
     messages = run(our_checks.check_templates)

@@ -1,11 +1,12 @@
 """Who receives a notification: one rule for a short id list, a long one and user types."""
 
 import pytest
+from django.utils import timezone
 
 from django_async_email import email_utils
 from django_async_email.accounts.verification import mark_verified
 from django_async_email.exceptions import InvalidEmailInput
-from django_async_email.models import Broadcast, OutboxEmail
+from django_async_email.models import Broadcast, OutboxEmail, VerifiedEmail
 from django_async_email.outbox.fanout import fan_out
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,3 +78,17 @@ def test_a_short_list_of_users_who_may_not_receive_it_queues_nothing(audience, p
 def test_unknown_ids_are_still_refused_on_the_short_path(audience, published):
     with pytest.raises(InvalidEmailInput, match="Unknown user id"):
         email_utils.send_notification_to_users([audience["verified"].pk, 999999], "Hello", "Body")
+
+
+def test_a_wildcard_character_in_an_address_does_not_make_it_verified(make_user, published, settings):
+    # "_" is LIKE's any-character: compared with iexact against the column, the verified
+    # address "axb@" would count for the current address "a_b@".
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "BULK_INCLUDE_UNVERIFIED": False, "VERIFIED_FIELD": None}
+    user = make_user(email="a_b@example.com")
+    VerifiedEmail.objects.create(user=user, email="axb@example.com", verified_at=timezone.now())
+    got = _recipients(published, lambda: email_utils.send_notification_to_users([user.pk], "Hello", "Body"))
+    assert got == set()
+    VerifiedEmail.objects.filter(user=user).update(email="A_B@example.com")
+    OutboxEmail.objects.all().delete()
+    got = _recipients(published, lambda: email_utils.send_notification_to_users([user.pk], "Hello", "Body"))
+    assert got == {user.pk}

@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ..adapter import get_adapter
 from ..exceptions import InvalidEmailInput, TokenError
 from ..models import FlowEvent, Invitation
 from . import tokens
@@ -67,11 +66,15 @@ def audited(flow):
     return decorate
 
 
+#: What a missing password is called, by the field it was asked for in.
+PASSWORD_REQUIRED = {"new_password": "A new password is required."}
+
+
 def validated_password(field: str, password, user):
     """``password`` if ``AUTH_PASSWORD_VALIDATORS`` accept it for ``user``, else ``InvalidEmailInput``
     on ``field`` with the validators' messages."""
     if not isinstance(password, str) or not password:
-        raise InvalidEmailInput(field, "A password is required.", code="required")
+        raise InvalidEmailInput(field, PASSWORD_REQUIRED.get(field, "A password is required."), code="required")
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
@@ -182,8 +185,10 @@ def check_invitation_token(token, *, now=None) -> Invitation:
 
 
 @audited(FlowEvent.Flow.INVITATION)
-def accept_invitation(token, password, *, now=None, **profile_fields):
-    """Create the invited account (through the adapter's ``create_invited_user``) and return it.
+def accept_invitation(token, password, *, create_user: Callable[..., object], now=None, **profile_fields):
+    """Create the invited account with ``create_user(invitation, password, **profile_fields)``.
+
+    ``email_utils.accept_invitation`` passes the adapter's ``create_invited_user``.
 
     The invitation is then accepted (the link works once) and the address counts as verified.
     """
@@ -198,7 +203,7 @@ def accept_invitation(token, password, *, now=None, **profile_fields):
             if hasattr(candidate, name):
                 setattr(candidate, name, value)
         validated_password("password", password, candidate)
-        user = get_adapter().create_invited_user(invitation, password, **profile_fields)
+        user = create_user(invitation, password, **profile_fields)
         Invitation.objects.filter(pk=invitation.pk).update(accepted_at=now, accepted_user=user)
         mark_verified(user)
         _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user, token=token)

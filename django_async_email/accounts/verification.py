@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Q
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -25,8 +27,13 @@ def is_verified(user) -> bool:
 
 
 def verified_q() -> Q:
-    """``is_verified`` as a query condition on the user model, for querysets of many users."""
-    ours = Q(async_email_verification__email__iexact=F(email_field_name()))
+    """``is_verified`` as a query condition on the user model, for querysets of many users.
+
+    The addresses are compared lowered, not with ``iexact``: against another column,
+    ``iexact`` becomes ``LIKE`` on SQLite and MySQL, where ``_`` and ``%`` in an address
+    would match any character.
+    """
+    ours = Q(Exact(Lower("async_email_verification__email"), Lower(email_field_name())))
     field = app_settings.VERIFIED_FIELD
     return Q(**{field: True}) | ours if field else ours
 

@@ -7,12 +7,12 @@ counter, so twenty parallel requests cannot exceed a limit of five.
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
 
+from ..accounts.tokens import digest
 from ..conf import app_settings
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -32,8 +32,7 @@ def hit(scope: str, ident: str, *, now: float | None = None) -> float | None:
     now = time.time() if now is None else now
     window = int(now // period)
     # Hash the identity: keys stay short and no address is stored in the cache in clear.
-    digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:32]
-    key = f"django_async_email:throttle:{scope}:{digest}:{window}"
+    key = f"django_async_email:throttle:{scope}:{digest(ident)[:32]}:{window}"
     cache = caches[app_settings.THROTTLE_CACHE]
     cache.add(key, 0, timeout=period + 1)
     try:

@@ -16,7 +16,7 @@ from ..accounts.recipients import recipients_with_ids
 from ..accounts.users import email_of
 from ..conf import app_settings
 from ..exceptions import InvalidEmailInput
-from ..models import Broadcast, Kind, OutboxEmail, Status
+from ..models import PENDING_STATUSES, Broadcast, Kind, OutboxEmail, Status
 from . import kinds, validation
 from .publishing import new_message_id, new_task_id, publish_on_commit
 from .rows import outbox_db, queue_rows
@@ -126,7 +126,8 @@ def is_cancelled(broadcast_id: int) -> bool:
 
 
 def _finish(broadcast: Broadcast, **fields) -> None:
-    Broadcast.objects.filter(pk=broadcast.pk).update(state=Broadcast.State.DONE, finished_at=timezone.now(), **fields)
+    Broadcast.objects.using(broadcast._state.db).filter(pk=broadcast.pk).update(
+        state=Broadcast.State.DONE, finished_at=timezone.now(), **fields)
 
 
 def update_broadcast_states(broadcast_ids) -> None:
@@ -137,7 +138,7 @@ def update_broadcast_states(broadcast_ids) -> None:
     """
     for broadcast in Broadcast.objects.filter(pk__in=broadcast_ids).exclude(state=Broadcast.State.CANCELLED):
         rows = OutboxEmail.objects.filter(broadcast_id=broadcast.pk)
-        if broadcast.total is not None and not rows.filter(status__in=[Status.QUEUED, Status.SENDING]).exists():
+        if broadcast.total is not None and not rows.filter(status__in=PENDING_STATUSES).exists():
             failed = rows.filter(status=Status.FAILED).exists()
             state = Broadcast.State.DONE_WITH_FAILURES if failed else Broadcast.State.DONE
             Broadcast.objects.filter(pk=broadcast.pk).update(state=state, finished_at=timezone.now())

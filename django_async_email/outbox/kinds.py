@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..conf import QUEUE_CLASSES
 from ..models import Kind
 
-#: Queue classes, in priority order. ``ASYNC_EMAIL['QUEUES']`` maps each to a queue name.
-HIGH, NORMAL, LOW = "high", "normal", "low"
-QUEUE_CLASSES = (HIGH, NORMAL, LOW)
+#: The queue classes, in priority order; ``ASYNC_EMAIL['QUEUES']`` maps each to a queue name.
+HIGH, NORMAL, LOW = QUEUE_CLASSES
 
 TASK_PREFIX = "django_async_email.tasks."
 

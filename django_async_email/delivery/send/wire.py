@@ -26,13 +26,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from email import quoprimime
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formatdate, getaddresses
 
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
-from django.core.mail.utils import DNS_NAME
 
 from ...conf import app_settings
+from ...outbox.publishing import new_message_id
 
 #: An addr-spec that is its own envelope address: ASCII, no display name, no quoting.
 PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z")
@@ -175,7 +175,8 @@ class WireWriter:
             return None
         if "date" not in extra:
             head.append(self._now())
-        message_id = extra.pop("message-id", (None, None))[1] or make_msgid(domain=str(DNS_NAME))
+        # Rows always carry theirs; a message without one gets the package's format.
+        message_id = extra.pop("message-id", (None, None))[1] or new_message_id()
         # Unique per message, so written here rather than remembered by _header; no control
         # characters, as for every other header.
         if not isinstance(message_id, str) or not (message_id.isascii() and message_id.isprintable()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from django_async_email.email_utils import broadcast_progress
-from django_async_email.models import FINAL_STATUSES, OutboxEmail
+from django_async_email.models import FINAL_STATUSES, Broadcast, OutboxEmail
 
 
 def bar(done: int, total: int, width: int = 30) -> str:
@@ -33,7 +33,7 @@ def follow_broadcast(task_id: str, write, timeout: float, poll: float = 0.3) -> 
         done = progress["sent"] + progress["failed"] + progress["cancelled"]
         total = progress["total"] or 0
         write(f"\r{bar(done, total)} sent {progress['sent']}, failed {progress['failed']}", ending="")
-        finished = progress["state"] in ("done", "done_with_failures", "cancelled")
+        finished = progress["state"] in Broadcast.FINISHED_STATES
         if finished or time.monotonic() > deadline:
             write("")
             return progress

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from django_async_email.models import FINAL_STATUSES, Broadcast, FlowEvent, OutboxEmail
+from django_async_email.models import FINAL_STATUSES, PENDING_STATUSES, Broadcast, FlowEvent, OutboxEmail
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         events = FlowEvent.objects.filter(created_at__lt=cutoff)
         finished = [Broadcast.State.DONE, Broadcast.State.DONE_WITH_FAILURES, Broadcast.State.CANCELLED]
         broadcasts = Broadcast.objects.filter(created_at__lt=cutoff, state__in=finished).exclude(
-            emails__status__in=["queued", "sending"])
+            emails__status__in=PENDING_STATUSES)
         counts = {"emails": emails.count(), "broadcasts": broadcasts.count(), "flow events": events.count()}
         if not options["dry_run"]:
             emails.delete()

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from django_async_email.email_utils import send_notification_to_user_types
 from django_async_email.exceptions import InvalidEmailInput
+from django_async_email.models import Broadcast
 
 from ._progress import follow_broadcast
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             if options["no_wait"]:
                 continue
             progress = follow_broadcast(task_id, self.stdout.write, options["timeout"])
-            if progress["state"] not in ("done", "done_with_failures", "cancelled"):
+            if progress["state"] not in Broadcast.FINISHED_STATES:
                 raise CommandError(f"{user_type}: not finished within {options['timeout']:g}s: {progress}")
             failed = failed or progress["failed"] > 0
             self.stdout.write(f"{user_type}: {progress['sent']} sent, {progress['failed']} failed.")
