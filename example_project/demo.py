@@ -118,7 +118,7 @@ def ensure_venv(venv_dir: Path) -> Path:
     stamp = json.dumps({"requirements": wanted, "pyproject": _file_digest(REPO / "pyproject.toml")})
     marker = venv_dir / ".demo-installed"
     if not marker.exists() or marker.read_text() != stamp:
-        step("Installing django-async-email (editable) into the virtualenv; first run only")
+        step("Installing django-email-outbox (editable) into the virtualenv; first run only")
         command = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", *wanted]
         if subprocess.run(command, check=False).returncode != 0:
             raise DemoError(f"Installing into {venv_dir} failed (see pip's output above).")

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_wheel_contents(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
                    check=True, capture_output=True, timeout=300)
-    (wheel,) = tmp_path.glob("django_async_email-*.whl")
+    (wheel,) = tmp_path.glob("django_email_outbox-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for kind in ("base", "verification", "password_reset", "password_changed", "invitation", "notification",
                  "welcome"):
@@ -32,5 +32,7 @@ def test_wheel_contents(tmp_path):
     assert not any(name.startswith(("tests/", "example_project/")) for name in names)
     metadata = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
+    # Our own name: "django-async-email" on the package index is someone else's project.
+    assert "\nName: django-email-outbox\n" in text
     assert "Requires-Dist: Django>=4.2" in text and "Requires-Dist: celery>=5.3" in text
     assert "Provides-Extra: drf" in text

@@ -17,7 +17,7 @@ def _hide_drf(monkeypatch):
 
 def test_including_the_urls_without_drf_names_the_extra(monkeypatch):
     _hide_drf(monkeypatch)
-    with pytest.raises(ImproperlyConfigured, match=r"pip install 'django-async-email\[drf\]'"):
+    with pytest.raises(ImproperlyConfigured, match=r"pip install 'django-email-outbox\[drf\]'"):
         importlib.import_module("django_async_email.urls")
 
 

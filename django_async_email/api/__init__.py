@@ -6,6 +6,6 @@ try:
     import rest_framework  # noqa: F401
 except ImportError as exc:
     raise ImproperlyConfigured(
-        "django_async_email's REST API needs Django REST Framework: pip install 'django-async-email[drf]' "
+        "django_async_email's REST API needs Django REST Framework: pip install 'django-email-outbox[drf]' "
         "(and add 'rest_framework' to INSTALLED_APPS)."
     ) from exc
