@@ -58,6 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "VERIFICATION_TIMEOUT": timedelta(days=3),
     "PASSWORD_RESET_TIMEOUT": None,
     "INVITATION_TIMEOUT": timedelta(days=7),
+    # One-time codes, for front ends where a person types what the email says
+    "VERIFICATION_METHOD": "link",
+    "PASSWORD_RESET_METHOD": "link",
+    "CODE_LENGTH": 6,
+    "CODE_TIMEOUT": 900,
+    "CODE_MAX_ATTEMPTS": 5,
     # Extension point
     "ADAPTER": "django_async_email.adapter.DefaultAdapter",
     # REST API (the ``drf`` extra)
@@ -69,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
         "password_reset_address": "5/hour",
         "verification_ip": "20/hour",
         "verification_user": "5/hour",
+        "verification_address": "5/hour",
+        "code_ip": "30/hour",
+        "code_address": "10/hour",
         "invitation_user": "50/hour",
         "notification_admin": "30/hour",
     },
@@ -78,8 +87,11 @@ THROTTLE_SCOPES = tuple(DEFAULTS["THROTTLE_RATES"])
 API_ENDPOINTS = (
     "resend_verification", "request_password_reset", "send_invitation", "send_notification_to_users",
     "send_notification_to_user_type", "system_status", "verify_email", "confirm_password_reset",
-    "accept_invitation",
+    "accept_invitation", "verify_email_code", "confirm_password_reset_code",
 )
+
+#: How an account flow is completed: by the link in the email, a code typed in, or either.
+FLOW_METHODS = ("link", "code", "both")
 
 #: Queue classes, in priority order (``outbox.kinds`` names them HIGH, NORMAL, LOW).
 QUEUE_CLASSES = ("high", "normal", "low")
@@ -180,6 +192,11 @@ VALIDATORS = {
     "VERIFICATION_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
     "PASSWORD_RESET_TIMEOUT": (_is_optional_duration, "a timedelta, seconds > 0, or None"),
     "INVITATION_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
+    "VERIFICATION_METHOD": (lambda v: v in FLOW_METHODS, "'link', 'code' or 'both'"),
+    "PASSWORD_RESET_METHOD": (lambda v: v in FLOW_METHODS, "'link', 'code' or 'both'"),
+    "CODE_LENGTH": (lambda v: _is_positive_int(v) and 4 <= v <= 10, "an integer from 4 to 10 (digits)"),
+    "CODE_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
+    "CODE_MAX_ATTEMPTS": (_is_positive_int, "an integer > 0"),
     "ADAPTER": (_is_str, "a dotted path to an adapter class"),
     "API_PERMISSIONS": (
         lambda v: isinstance(v, dict) and set(v) <= set(API_ENDPOINTS) and all(_is_str_list(x) for x in v.values()),

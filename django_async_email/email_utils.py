@@ -16,13 +16,14 @@ from .accounts.flows import (
     check_password_reset_token,
     check_verification_token,
     verify_email,
+    verify_email_with_code,
 )
 from .adapter import get_adapter
 from .checks import configuration_report
 from .models import Kind
 from .outbox import broadcasts
 from .outbox.invitations import queue_invitation
-from .outbox.rows import queue_reset_request, queue_to_user
+from .outbox.rows import queue_by_address, queue_to_user
 
 __all__ = [
     "send_verification_email",
@@ -32,6 +33,7 @@ __all__ = [
     "send_notification_to_user_types",
     "send_welcome_email",
     "request_password_reset",
+    "request_verification_email",
     "send_password_changed_email",
     "broadcast_progress",
     "cancel_broadcast",
@@ -43,6 +45,8 @@ __all__ = [
     "check_verification_token",
     "check_password_reset_token",
     "check_invitation_token",
+    "verify_email_with_code",
+    "reset_password_with_code",
 ]
 
 
@@ -54,6 +58,17 @@ def send_verification_email(user, base_url=None) -> str:
 def send_password_reset_email(user, base_url=None) -> str:
     """Queue a password reset email to ``user`` (queue: high). The token is minted by the worker."""
     return queue_to_user(Kind.PASSWORD_RESET, user, base_url)
+
+
+def request_verification_email(email, base_url=None) -> str:
+    """Queue a new verification email for the unverified account that owns ``email``, if any.
+
+    For a person who lost the first email and is not signed in. Like
+    ``request_password_reset``, the request path does the same work for every address;
+    the worker sends to an active account with that address that is not verified yet, or
+    records the row as ``suppressed``.
+    """
+    return queue_by_address(Kind.VERIFICATION, email, base_url)
 
 
 def send_password_changed_email(user, base_url=None) -> str:
@@ -73,7 +88,7 @@ def request_password_reset(email, base_url=None) -> str:
     publish): the account lookup happens in the worker, which sends to the address stored
     on the account, or records the row as ``suppressed`` when there is none.
     """
-    return queue_reset_request(email, base_url)
+    return queue_by_address(Kind.PASSWORD_RESET, email, base_url)
 
 
 def send_invitation_email(inviter, invitee_email, user_type, base_url=None) -> str:
@@ -134,6 +149,19 @@ def reset_password(uid, token, new_password, *, base_url=None, token_generator=N
     """
     return flows.reset_password(
         uid, token, new_password, token_generator=token_generator,
+        on_success=lambda user: send_password_changed_email(user, base_url=base_url),
+    )
+
+
+def reset_password_with_code(email, code, new_password, *, base_url=None):
+    """Set a new password with the code from a reset email and queue the "password changed" notice.
+
+    ``CodeError`` (a ``TokenError``, one message) for a wrong, expired, used or exhausted
+    code and for an address no account has; ``InvalidEmailInput`` on ``new_password`` if
+    the password validators refuse it (the code then still works).
+    """
+    return flows.reset_password_with_code(
+        email, code, new_password,
         on_success=lambda user: send_password_changed_email(user, base_url=base_url),
     )
 

@@ -46,3 +46,12 @@ class TokenError(AsyncEmailError, ValueError):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(self.public_message)
+
+
+class CodeError(TokenError):
+    """A one-time code is wrong, expired, used up, out of attempts, or for an unknown address.
+
+    The same message for every one of them, as for links; ``reason`` says which.
+    """
+
+    public_message = "This code is invalid, has expired, or was already used."

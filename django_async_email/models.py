@@ -133,6 +133,39 @@ class VerifiedEmail(models.Model):
         return self.email
 
 
+class OneTimeCode(models.Model):
+    """The code a person types to verify an address or reset a password; only its keyed hash is kept.
+
+    One row per user and purpose: a newer code replaces the older one. ``attempts`` counts
+    every check, right or wrong, so a code dies after ``CODE_MAX_ATTEMPTS`` of them.
+    """
+
+    class Purpose(models.TextChoices):
+        VERIFICATION = "verification", _("Email verification")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user"),
+    )
+    purpose = models.CharField(_("purpose"), max_length=32, choices=Purpose.choices)
+    #: HMAC-SHA256 (keyed with SECRET_KEY) over the code, the user and the account state.
+    code_hash = models.CharField(max_length=64, editable=False)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"))
+    expires_at = models.DateTimeField(_("expires"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("one-time code")
+        verbose_name_plural = _("one-time codes")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "purpose"], name="async_email_one_code_per_user_purpose"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} code for user {self.user_id}"
+
+
 class OutboxEmail(models.Model):
     """One email to one recipient: the unit of delivery, idempotency and audit."""
 
@@ -199,6 +232,7 @@ class FlowEvent(models.Model):
         VERIFICATION = "verification", _("Email verification")
         PASSWORD_RESET = "password_reset", _("Password reset")
         PASSWORD_RESET_REQUEST = "password_reset_request", _("Password reset request")
+        VERIFICATION_REQUEST = "verification_request", _("Verification request")
         INVITATION = "invitation", _("Invitation")
 
     class Outcome(models.TextChoices):
@@ -208,6 +242,8 @@ class FlowEvent(models.Model):
         USED = "used", _("Already used")
         REVOKED = "revoked", _("Revoked")
         REJECTED = "rejected", _("Rejected input")
+        #: A one-time code that had used up its attempts.
+        EXHAUSTED = "exhausted", _("Out of attempts")
 
     flow = models.CharField(_("flow"), max_length=32, choices=Flow.choices)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)

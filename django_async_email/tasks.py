@@ -15,8 +15,8 @@ from typing import TypedDict
 
 from celery import shared_task
 
+from .delivery.address_lookup import resolve_address_requests
 from .delivery.pipeline import deliver_emails
-from .delivery.reset_lookup import resolve_reset_requests
 from .delivery.sweeper import requeue_stuck_emails
 from .outbox import kinds
 from .outbox.fanout import fan_out
@@ -49,8 +49,11 @@ def _as_ids(email_id) -> list:
 
 @shared_task(bind=True, name=kinds.VERIFICATION.task_name, **TASK_OPTIONS)
 def send_email_verification_task(self, email_id):
-    """Send a verification email (queue: high)."""
-    return _deliver_and_retry(self, _as_ids(email_id))
+    """Send a verification email (queue: high).
+
+    A resend asked for by address is first matched to its account here, in the worker.
+    """
+    return _deliver_and_retry(self, resolve_address_requests(_as_ids(email_id)))
 
 
 @shared_task(bind=True, name=kinds.PASSWORD_RESET.task_name, **TASK_OPTIONS)
@@ -60,7 +63,7 @@ def send_password_reset_email_task(self, email_id):
     A reset requested by address is first matched to its account here, in the worker, so
     the request path cannot reveal whether the account exists.
     """
-    return _deliver_and_retry(self, resolve_reset_requests(_as_ids(email_id)))
+    return _deliver_and_retry(self, resolve_address_requests(_as_ids(email_id)))
 
 
 @shared_task(bind=True, name=kinds.INVITATION.task_name, **TASK_OPTIONS)

@@ -53,12 +53,16 @@ def _valid_bodies(make_user):
         "verify-email/": {"uid": "MQ", "token": "bad-token"},
         "confirm-password-reset/": {"uid": "MQ", "token": "bad-token", "new_password": "a brand new passphrase"},
         "accept-invitation/": {"token": "x" * 43, "password": "a brand new passphrase"},
+        "verify-email-code/": {"email": "someone@example.com", "code": "000000"},
+        "confirm-password-reset-code/": {"email": "someone@example.com", "code": "000000",
+                                         "new_password": "a brand new passphrase"},
     }
 
 
 # endpoint -> expected status for anonymous, user, staff
 MATRIX = {
-    "resend-verification/": (403, 202, 202),
+    # Anonymous callers give the address to send to (400 without it: "email" is required).
+    "resend-verification/": (400, 202, 202),
     "request-password-reset/": (202, 202, 202),
     "send-invitation/": (403, 202, 202),
     "send-notification-to-users/": (403, 403, 202),
@@ -68,6 +72,8 @@ MATRIX = {
     "verify-email/": (400, 400, 400),
     "confirm-password-reset/": (400, 400, 400),
     "accept-invitation/": (400, 400, 400),
+    "verify-email-code/": (400, 400, 400),
+    "confirm-password-reset-code/": (400, 400, 400),
 }
 
 

@@ -336,11 +336,11 @@ def test_backoff_cap_applies_after_the_jitter(settings):
 
 
 def test_caller_context_cannot_replace_built_in_variables(make_user, published):
-    user = make_user(username="real")
-    email_utils.send_notification_to_users([user.pk], "Hello", "Body", context={"user": None, "site_name": "Evil",
-                                                                                  "extra": 1})
+    user = make_user(username="real", first_name="Real")
+    email_utils.send_notification_to_users([user.pk], "Hello", "Body", context={
+        "user": None, "site_name": "Evil", "greeting_name": "Evil", "extra": 1})
     deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
-    assert "Hello real," in mail.outbox[0].body and "Evil" not in mail.outbox[0].body
+    assert "Hello Real," in mail.outbox[0].body and "Evil" not in mail.outbox[0].body
 
 
 @pytest.mark.parametrize("send", [email_utils.send_verification_email, email_utils.send_password_reset_email])

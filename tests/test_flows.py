@@ -11,8 +11,8 @@ from django.utils import timezone
 from django_async_email import email_utils
 from django_async_email.accounts import flows, tokens, users
 from django_async_email.accounts.verification import is_verified
+from django_async_email.delivery.address_lookup import resolve_address_requests
 from django_async_email.delivery.pipeline import deliver_emails
-from django_async_email.delivery.reset_lookup import resolve_reset_requests
 from django_async_email.exceptions import InvalidEmailInput, TokenError
 from django_async_email.models import FlowEvent, Invitation, OutboxEmail
 
@@ -36,7 +36,7 @@ def _last_event():
 
 def _deliver_all():
     ids = list(OutboxEmail.objects.filter(status="queued").values_list("pk", flat=True))
-    deliver_emails(resolve_reset_requests(ids))
+    deliver_emails(resolve_address_requests(ids))
 
 
 def _link_params(message):

@@ -11,7 +11,8 @@ from django_async_email.accounts.tokens import decode_uid
 from django_async_email.delivery.build.compose import build_message
 from django_async_email.delivery.build.messages import AsyncEmailMessage, template_candidates
 from django_async_email.delivery.pipeline import deliver_emails
-from django_async_email.models import OutboxEmail
+from django_async_email.exceptions import InvalidEmailInput
+from django_async_email.models import Broadcast, OutboxEmail
 
 pytestmark = pytest.mark.django_db
 
@@ -31,12 +32,12 @@ def _sent_message():
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_user_kind_renders_subject_text_and_html(kind, make_user, published):
-    KINDS[kind](make_user(email="ann@example.com", username="ann"))
+    KINDS[kind](make_user(email="ann@example.com", username="ann", first_name="Ann"))
     message = _sent_message()
     assert message.subject and "\n" not in message.subject
-    assert "Hello ann," in message.body
+    assert "Hello Ann," in message.body
     html, mimetype = message.alternatives[0]
-    assert mimetype == "text/html" and "<html" in html and "Hello ann," in html
+    assert mimetype == "text/html" and "<html" in html and "Hello Ann," in html
     assert "ZamIO" in message.body and "ZamIO" in html  # from the shared base template
     assert "{{" not in message.body + html and "{%" not in message.body + html
 
@@ -162,10 +163,10 @@ def test_a_template_name_given_by_the_caller_is_used(make_user, published, setti
 
 @pytest.mark.custom_user
 def test_rendered_in_the_recipients_language(make_user, published):
-    email_utils.send_verification_email(make_user(language="fr", username="zoe"))
+    email_utils.send_verification_email(make_user(language="fr", username="zoe", first_name="Zoé"))
     message = _sent_message()
     assert message.subject == "Confirmez votre adresse e-mail pour ZamIO"
-    assert "Bonjour zoe," in message.body
+    assert "Bonjour Zoé," in message.body
     assert '<html lang="fr">' in message.alternatives[0][0]
     email_utils.send_verification_email(make_user(language="", username="max"))
     assert _sent_message().subject == "Confirm your email address for ZamIO"
@@ -188,3 +189,54 @@ def test_no_token_is_stored_on_the_row(make_user, published):
     row.refresh_from_db()
     stored = " ".join(str(v) for v in (row.context, row.last_error, row.task_id, row.message_id))
     assert token not in stored
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_without_a_first_name_the_greeting_is_neutral_never_the_address_or_username(kind, make_user, published):
+    KINDS[kind](make_user(email="bo@example.com", username="bo_1987"))
+    message = _sent_message()
+    assert message.body.startswith("Hello,\n") and "bo_1987" not in message.body
+    assert "Hello bo@example.com" not in message.body
+
+
+def test_a_short_name_that_is_only_the_address_is_not_used(make_user, published, monkeypatch):
+    user = make_user(email="cy@example.com")
+    monkeypatch.setattr(type(user), "get_short_name", lambda self: self.email)
+    email_utils.send_welcome_email(user)
+    assert _sent_message().body.startswith("Hello,\n")
+
+
+def test_link_templates_can_carry_the_recipients_address(make_user, published, settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL,
+                            "VERIFICATION_URL": "{base_url}/verify?uid={uid}&token={token}&email={email}"}
+    email_utils.send_verification_email(make_user(email="o'hara+tag@example.com"))
+    assert "&email=o%27hara%2Btag%40example.com\n" in _sent_message().body
+
+
+def test_a_template_that_is_not_an_email_template_is_refused_when_queuing(make_user, published, tmp_path, settings):
+    (tmp_path / "emails").mkdir()
+    (tmp_path / "emails" / "welcome.html").write_text("<p>Welcome {{ user }}</p>")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}]
+    with pytest.raises(InvalidEmailInput) as refused:
+        email_utils.send_notification_to_users([make_user().pk], "Hi", "Body", template_name="emails/welcome.html")
+    assert refused.value.field == "template_name"
+    assert "no subject and no text_body or html_body block" in str(refused.value)
+    assert OutboxEmail.objects.count() == 0 and published == []
+
+
+def test_a_bare_template_name_means_the_packages_template(make_user, published):
+    email_utils.send_notification_to_users([make_user().pk], "Hi", "Body", template_name="welcome")
+    assert Broadcast.objects.get().template_name == "django_async_email/welcome.html"
+
+
+def test_a_template_that_renders_empty_fails_the_row_and_sends_nothing(make_user, published, tmp_path, settings):
+    (tmp_path / "hollow.html").write_text(
+        '{% extends "django_async_email/base.html" %}{% block subject %}{% endblock %}')
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}]
+    email_utils.send_notification_to_users([make_user().pk], "Hi", "Body", template_name="notification")
+    Broadcast.objects.update(template_name="hollow.html")  # as if the template changed after queuing
+    row = OutboxEmail.objects.get()
+    deliver_emails([row.pk])
+    row.refresh_from_db()
+    assert row.status == "failed" and "rendered an empty subject" in row.last_error
+    assert mail.outbox == []

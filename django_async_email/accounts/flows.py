@@ -17,10 +17,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ..exceptions import InvalidEmailInput, TokenError
-from ..models import FlowEvent, Invitation
-from . import tokens
-from .users import account_exists, email_field_name
+from ..exceptions import CodeError, InvalidEmailInput, TokenError
+from ..models import FlowEvent, Invitation, OneTimeCode
+from . import codes, tokens
+from .users import account_exists, email_field_name, reset_candidates, users_with_address
 from .verification import is_verified, mark_verified
 
 #: The refusal when an address already has an account (inviting it, or accepting an invitation to it).
@@ -207,4 +207,76 @@ def accept_invitation(token, password, *, create_user: Callable[..., object], no
         Invitation.objects.filter(pk=invitation.pk).update(accepted_at=now, accepted_user=user)
         mark_verified(user)
         _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user, token=token)
+    return user
+
+
+# -- One-time codes ------------------------------------------------------------------------
+#
+# A code is checked outside the flow's transaction: the attempt it spends must stay spent
+# when the flow then refuses (a rollback would give the guess back). Callers should not
+# wrap these in a transaction of their own for the same reason; the REST views are exempt
+# from ATOMIC_REQUESTS.
+
+#: The more telling refusal wins when several accounts share an address.
+_CODE_REASONS = ("exhausted", "expired", "used", "invalid")
+
+
+def _code_owner(purpose: str, code, candidates, now):
+    """The account whose live code ``code`` is, with the code's row; else ``CodeError``."""
+    results = [(user, codes.check_code(user, purpose, code, now=now)) for user in candidates]
+    for user, result in results:
+        if isinstance(result, OneTimeCode):
+            return user, result
+    reasons = [result for _user, result in results]
+    reason = next((r for r in _CODE_REASONS if r in reasons), "invalid")
+    error = CodeError(reason)
+    error.user = next((user for user, result in results if result == reason), None)
+    raise error
+
+
+def _fail_code(reason: str, user) -> NoReturn:
+    error = CodeError(reason)
+    error.user = user
+    raise error
+
+
+@audited(FlowEvent.Flow.VERIFICATION)
+def verify_email_with_code(email, code, *, now=None):
+    """Mark the address verified for the account whose verification code ``code`` is.
+
+    ``CodeError`` (one message) for a wrong, expired, used or exhausted code and for an
+    address no active account has.
+    """
+    flow = FlowEvent.Flow.VERIFICATION
+    now = now or timezone.now()
+    candidates = [u for u in users_with_address(email) if u.is_active]
+    user, row = _code_owner(OneTimeCode.Purpose.VERIFICATION, code, candidates, now)
+    with transaction.atomic():
+        if is_verified(user) or not codes.mark_used(row, now=now):
+            _fail_code("used", user)
+        mark_verified(user)
+        _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user)
+    return user
+
+
+@audited(FlowEvent.Flow.PASSWORD_RESET)
+def reset_password_with_code(email, code, new_password, *, now=None,
+                             on_success: Callable[[object], object] | None = None):
+    """Set a new password for the account whose reset code ``code`` is.
+
+    The password validators run after the code is found right; if they refuse, the code
+    stays usable (its attempt is spent). ``on_success(user)`` runs in the same transaction
+    (``email_utils`` queues the "password changed" notice with it).
+    """
+    flow = FlowEvent.Flow.PASSWORD_RESET
+    now = now or timezone.now()
+    user, row = _code_owner(OneTimeCode.Purpose.PASSWORD_RESET, code, reset_candidates(email), now)
+    with transaction.atomic():
+        user.set_password(validated_password("new_password", new_password, user))
+        if not codes.mark_used(row, now=now):
+            _fail_code("used", user)
+        user.save(update_fields=["password"])
+        _record(flow, FlowEvent.Outcome.SUCCEEDED, user=user)
+        if on_success is not None:
+            on_success(user)
     return user

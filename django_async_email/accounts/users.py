@@ -83,18 +83,33 @@ def account_exists(address: str) -> bool:
     return get_user_model()._default_manager.filter(**{f"{email_field_name()}__iexact": address}).exists()
 
 
-def reset_candidates(address: str) -> list:
-    """Active users with a usable password whose stored address equals ``address``.
+def _fold(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).casefold()
 
-    Compared after NFKC normalisation and case folding, as Django does since
-    CVE-2019-19844: ``mıke@`` (dotless i) does not match ``mike@``. Mail then goes to the
-    stored address, never to the one typed in.
-    """
 
-    def fold(value):
-        return unicodedata.normalize("NFKC", value).casefold()
+def users_with_address(address) -> list:
+    """Users whose stored address equals ``address``, compared after NFKC normalisation and
+    case folding, as Django does since CVE-2019-19844: ``mıke@`` (dotless i) does not match
+    ``mike@``. Mail then goes to the stored address, never to the one typed in."""
+    if not isinstance(address, str) or not address.strip():
+        return []
+    address = address.strip()
+    candidates = get_user_model()._default_manager.filter(**{f"{email_field_name()}__iexact": address})
+    return [u for u in candidates if _fold(email_of(u)) == _fold(address)]
 
-    candidates = get_user_model()._default_manager.filter(
-        **{f"{email_field_name()}__iexact": address, "is_active": True}
-    )
-    return [u for u in candidates if u.has_usable_password() and fold(email_of(u)) == fold(address)]
+
+def reset_candidates(address) -> list:
+    """Active users with a usable password whose stored address equals ``address`` (as above)."""
+    return [u for u in users_with_address(address) if u.is_active and u.has_usable_password()]
+
+
+def greeting_name(user) -> str:
+    """The name an email greets ``user`` by: the first name, else ``get_short_name()``; ``""`` (a
+    neutral greeting) when neither gives a name, or it would only repeat the address."""
+    if user is None:
+        return ""
+    name = getattr(user, "first_name", "") or ""
+    if not name and callable(getattr(user, "get_short_name", None)):
+        name = user.get_short_name() or ""
+    name = str(name).strip()
+    return "" if not name or name.casefold() == email_of(user).casefold() else name

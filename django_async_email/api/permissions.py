@@ -5,7 +5,8 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser, Is
 from ..conf import app_settings
 
 DEFAULT_PERMISSIONS: dict[str, list[type[BasePermission]]] = {
-    "resend_verification": [IsAuthenticated],
+    # Signed in: your own address; anonymous: by address, with the same answer for any.
+    "resend_verification": [AllowAny],
     "request_password_reset": [AllowAny],
     "send_invitation": [IsAuthenticated],
     "send_notification_to_users": [IsAdminUser],
@@ -14,6 +15,8 @@ DEFAULT_PERMISSIONS: dict[str, list[type[BasePermission]]] = {
     "verify_email": [AllowAny],
     "confirm_password_reset": [AllowAny],
     "accept_invitation": [AllowAny],
+    "verify_email_code": [AllowAny],
+    "confirm_password_reset_code": [AllowAny],
 }
 
 

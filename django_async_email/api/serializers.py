@@ -83,8 +83,36 @@ class VerifyEmailSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=128)
 
 
-class ConfirmPasswordResetSerializer(VerifyEmailSerializer):
+class NewPasswordFields(serializers.Serializer):
+    """A new password, with an optional confirmation that must match when it is sent."""
+
     new_password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    re_new_password = serializers.CharField(max_length=4096, trim_whitespace=False, required=False,
+                                            write_only=True, style={"input_type": "password"})
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        again = attrs.pop("re_new_password", None)
+        if again is not None and again != attrs["new_password"]:
+            raise serializers.ValidationError({"re_new_password": ["The two passwords differ."]})
+        return attrs
+
+
+class ConfirmPasswordResetSerializer(NewPasswordFields, VerifyEmailSerializer):
+    pass
+
+
+class VerifyEmailCodeSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+    code = serializers.CharField(max_length=32, trim_whitespace=True)
+
+
+class ConfirmPasswordResetCodeSerializer(NewPasswordFields, VerifyEmailCodeSerializer):
+    pass
+
+
+class ResendVerificationSerializer(serializers.Serializer):
+    email = EmailField(max_length=254, help_text="Without a signed-in user: the address to send to.")
 
 
 class AcceptInvitationSerializer(serializers.Serializer):

@@ -18,4 +18,7 @@ urlpatterns = [
     path("verify-email/", views.VerifyEmailView.as_view(), name="verify-email"),
     path("confirm-password-reset/", views.ConfirmPasswordResetView.as_view(), name="confirm-password-reset"),
     path("accept-invitation/", views.AcceptInvitationView.as_view(), name="accept-invitation"),
+    path("verify-email-code/", views.VerifyEmailCodeView.as_view(), name="verify-email-code"),
+    path("confirm-password-reset-code/", views.ConfirmPasswordResetCodeView.as_view(),
+         name="confirm-password-reset-code"),
 ]

@@ -1,4 +1,4 @@
-"""The REST endpoints: the six of the system this package generalises, plus the three flows.
+"""The REST endpoints: the six of the system this package generalises, plus the flows (links and codes).
 
 Queued work answers 202 with the task id(s). The anonymous endpoints answer the same
 bytes whatever the account state, and do the same work for every address.
@@ -6,6 +6,8 @@ bytes whatever the account state, and do the same work for every address.
 
 from __future__ import annotations
 
+from django.db import transaction
+from django.utils.decorators import method_decorator
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -15,22 +17,29 @@ from rest_framework.views import APIView
 from .. import email_utils
 from ..accounts.users import has_field
 from ..accounts.verification import is_verified
-from ..exceptions import InvalidEmailInput, TokenError
 from ..status import system_status
 from . import serializers as s
+from .errors import AlreadyVerified, drf_error
 from .permissions import permission_classes_for
 from .schema import describe
 from .throttles import PerAddressThrottle, PerIPThrottle, PerUserThrottle, throttle
 
 RESET_REQUESTED = "If an account uses this address, a password reset email is on its way."
+VERIFICATION_REQUESTED = "If an account with this address needs verifying, a verification email is on its way."
 ERRORS = (s.DetailSerializer, "Field errors, keyed by field name")
 
 
 class EmailAPIView(APIView):
-    """Permissions from settings per endpoint; our own throttles replace DRF's defaults."""
+    """Permissions from settings per endpoint; our own throttles replace DRF's defaults.
+
+    The package's errors become DRF exceptions before DRF handles them (``errors.drf_error``),
+    so the host's exception handler shapes every answer of every endpoint.
+    """
 
     endpoint = ""
     throttle_classes: tuple[type[BaseThrottle], ...] = ()
+    #: Python API argument name -> request field name, where they differ.
+    field_names: dict[str, str] = {}
 
     def get_permissions(self):
         return [permission() for permission in permission_classes_for(self.endpoint)]
@@ -38,8 +47,8 @@ class EmailAPIView(APIView):
     def get_throttles(self):
         return [throttle_class() for throttle_class in self.throttle_classes]
 
-    def bad_input(self, exc: InvalidEmailInput):
-        return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+    def handle_exception(self, exc):
+        return super().handle_exception(drf_error(exc, self.field_names))
 
 
 def accepted(task_id) -> Response:
@@ -47,20 +56,26 @@ def accepted(task_id) -> Response:
 
 
 class ResendVerificationView(EmailAPIView):
-    """Send the signed-in user a new verification email."""
+    """Send a new verification email: to the signed-in user, or to whoever owns ``email``."""
 
     endpoint = "resend_verification"
-    throttle_classes = (throttle(PerIPThrottle, "verification_ip"), throttle(PerUserThrottle, "verification_user"))
+    throttle_classes = (throttle(PerIPThrottle, "verification_ip"), throttle(PerUserThrottle, "verification_user"),
+                        throttle(PerAddressThrottle, "verification_address"))
 
-    @describe("Send the signed-in user a new verification email", request=None,
-              responses={202: (s.TaskAcceptedSerializer, "Queued"), 400: ERRORS})
+    @describe("Send a new verification email", request=s.ResendVerificationSerializer,
+              responses={202: (s.TaskAcceptedSerializer, "Queued (signed in) or the same answer for any address"),
+                         400: ERRORS},
+              description="Signed in: to your own address (400 if it is verified already). Anonymous: give "
+                          "`email`; the answer is the same whether or not an account needs verifying.")
     def post(self, request):
-        if is_verified(request.user):
-            return Response({"detail": "Your email address is already verified."}, status=400)
-        try:
+        if request.user and request.user.is_authenticated:
+            if is_verified(request.user):
+                raise AlreadyVerified()
             return accepted(email_utils.send_verification_email(request.user))
-        except InvalidEmailInput as exc:
-            return self.bad_input(exc)
+        serializer = s.ResendVerificationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        email_utils.request_verification_email(serializer.validated_data["email"])
+        return Response({"detail": VERIFICATION_REQUESTED}, status=status.HTTP_202_ACCEPTED)
 
 
 class RequestPasswordResetView(EmailAPIView):
@@ -85,8 +100,6 @@ class QueueView(EmailAPIView):
     """Validate the body, queue the work, answer 202; input the Python API refuses is a 400."""
 
     serializer_class: type[BaseSerializer] | None = None
-    #: Python API argument name -> request field name, where they differ.
-    field_names: dict = {}
 
     def queue(self, request, data: dict) -> dict:
         raise NotImplementedError
@@ -95,12 +108,7 @@ class QueueView(EmailAPIView):
         assert self.serializer_class is not None, "a QueueView subclass sets serializer_class"
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            answer = self.queue(request, serializer.validated_data)
-        except InvalidEmailInput as exc:
-            field = self.field_names.get(exc.field, exc.field)
-            return Response({field: exc.message_dict[exc.field]}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(answer, status=status.HTTP_202_ACCEPTED)
+        return Response(self.queue(request, serializer.validated_data), status=status.HTTP_202_ACCEPTED)
 
 
 class SendInvitationView(QueueView):
@@ -165,8 +173,13 @@ class SystemStatusView(EmailAPIView):
         return Response(system_status())
 
 
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class FlowView(EmailAPIView):
-    """Consume a link's token: one uniform 400 for any bad token, field errors for bad input."""
+    """Consume a link's token or a code: one uniform 400 for any bad one, field errors for bad input.
+
+    Outside ``ATOMIC_REQUESTS``: a code's spent attempt must stay spent when the answer is
+    an error (DRF rolls the request's transaction back on every handled exception).
+    """
 
     authentication_classes = ()
     serializer_class: type[BaseSerializer] | None = None
@@ -180,12 +193,7 @@ class FlowView(EmailAPIView):
         assert self.serializer_class is not None, "a FlowView subclass sets serializer_class"
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            self.complete(dict(serializer.validated_data))
-        except TokenError as exc:
-            return Response({"detail": str(exc)}, status=400)
-        except InvalidEmailInput as exc:
-            return self.bad_input(exc)
+        self.complete(dict(serializer.validated_data))
         return Response({"detail": self.done}, status=self.done_status)
 
 
@@ -239,3 +247,39 @@ class AcceptInvitationView(FlowView):
         # Only fields the user model has: custom models need not have first/last names.
         profile = {k: v for k, v in data.items() if v and has_field(k)}
         email_utils.accept_invitation(token, password, **profile)
+
+
+class VerifyEmailCodeView(FlowView):
+    """Confirm an email address with the code from the verification email."""
+
+    endpoint = "verify_email_code"
+    serializer_class = s.VerifyEmailCodeSerializer
+    throttle_classes = (throttle(PerIPThrottle, "code_ip"), throttle(PerAddressThrottle, "code_address"))
+    done = "Your email address is confirmed."
+
+    @describe("Confirm an email address with the emailed code", request=s.VerifyEmailCodeSerializer,
+              responses={200: (s.DetailSerializer, "Verified"), 400: ERRORS},
+              description="A wrong, expired, used or exhausted code and an unknown address get the same 400.")
+    def post(self, request):
+        return super().post(request)
+
+    def complete(self, data):
+        email_utils.verify_email_with_code(data["email"], data["code"])
+
+
+class ConfirmPasswordResetCodeView(FlowView):
+    """Set a new password with the code from the reset email."""
+
+    endpoint = "confirm_password_reset_code"
+    serializer_class = s.ConfirmPasswordResetCodeSerializer
+    throttle_classes = (throttle(PerIPThrottle, "code_ip"), throttle(PerAddressThrottle, "code_address"))
+    done = "Your password is changed."
+
+    @describe("Set a new password with the emailed code", request=s.ConfirmPasswordResetCodeSerializer,
+              responses={200: (s.DetailSerializer, "Password changed"), 400: ERRORS},
+              description="A wrong, expired, used or exhausted code and an unknown address get the same 400.")
+    def post(self, request):
+        return super().post(request)
+
+    def complete(self, data):
+        email_utils.reset_password_with_code(data["email"], data["code"], data["new_password"])

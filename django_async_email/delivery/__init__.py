@@ -5,5 +5,6 @@
 minting), ``send`` puts them on a connection (the connection, the SMTP fast path, the
 sender, error classification), and ``record`` writes each row's outcome and the retry
 policy decides when a transient failure is tried again. ``sweeper`` recovers rows whose
-task was lost; ``reset_lookup`` turns a reset asked for by address into rows for accounts.
+task was lost; ``address_lookup`` turns an email asked for by address (a reset, a resent
+verification) into rows for the matching accounts.
 """

@@ -7,7 +7,7 @@ from django.db import router, transaction
 from .. import signals
 from ..accounts.users import email_of
 from ..exceptions import InvalidEmailInput
-from ..models import Kind, OutboxEmail
+from ..models import OutboxEmail
 from . import validation
 from .kinds import route_for
 from .publishing import new_message_id, new_task_id, publish_on_commit
@@ -70,15 +70,14 @@ def queue_to_user(kind: str, user, base_url=None) -> str:
     return queue_rows(kind, [user_row(kind, user, base_url=base_url)])
 
 
-def queue_reset_request(email, base_url=None) -> str:
-    """Queue a password reset asked for by address; the worker finds the accounts (``delivery.reset_lookup``).
-
-    The request path does the same work whether or not an account has the address.
-    """
+def queue_by_address(kind: str, email, base_url=None) -> str:
+    """Queue an email of ``kind`` to whoever owns ``email``; the worker finds the accounts
+    (``delivery.address_lookup``). The request path does the same work whether or not an
+    account has the address."""
     address = validation.clean_address("email", email)
     row = OutboxEmail(
-        kind=Kind.PASSWORD_RESET, email_type=str(Kind.PASSWORD_RESET), recipient=address,
+        kind=kind, email_type=str(kind), recipient=address,
         context={"base_url": validation.clean_base_url("base_url", base_url), "lookup": True},
         message_id=new_message_id(),
     )
-    return queue_rows(Kind.PASSWORD_RESET, [row])
+    return queue_rows(kind, [row])

@@ -7,10 +7,11 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
+from django.template.loader import select_template
 
 from ..accounts.users import allowed_user_types
 from ..conf import app_settings
+from ..email_templates import TEMPLATE_DIR, missing_parts
 from ..exceptions import InvalidEmailInput
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit less the angle brackets
@@ -95,16 +96,35 @@ def clean_user_ids(field: str, values) -> list:
     return list(dict.fromkeys(ids))
 
 
+def template_name_candidates(value: str) -> list[str]:
+    """Where a template name is looked for: a bare name (``welcome``) in the package's
+    template folder first (``django_async_email/welcome.html``), then as given."""
+    if "/" in value:
+        return [value]
+    bare = value if value.endswith((".html", ".txt")) else f"{value}.html"
+    return [f"{TEMPLATE_DIR}/{bare}", value]
+
+
 def clean_template_name(field: str, value) -> str | None:
+    """The template's full name, if it exists and defines an email's parts."""
     if value in (None, ""):
         return None
     if not isinstance(value, str):
         raise InvalidEmailInput(field, "A template name is a string.")
     try:
-        get_template(value)
+        template = select_template(template_name_candidates(value))
     except TemplateDoesNotExist:
         raise InvalidEmailInput(field, f"Template {value!r} does not exist.", code="invalid_choice") from None
-    return value
+    name = template.template.name
+    missing = missing_parts(template)
+    if missing:
+        raise InvalidEmailInput(
+            field,
+            f"Template {name!r} has no {' and no '.join(missing)} block, so its email would be empty. "
+            "Extend 'django_async_email/base.html' and fill subject and text_content (see the templates docs).",
+            code="not_an_email_template",
+        )
+    return name
 
 
 def clean_context(field: str, value) -> dict:

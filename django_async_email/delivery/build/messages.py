@@ -14,13 +14,14 @@ from django.template.loader import select_template
 from django.utils import translation
 from templated_mail.mail import BaseEmailMessage  # type: ignore[import-untyped]  # ships no type hints or stubs
 
-from ...accounts import tokens
+from ...accounts import codes, tokens
+from ...accounts.users import greeting_name
 from ...conf import app_settings
-from ...models import Kind
+from ...email_templates import TEMPLATE_DIR
+from ...models import Kind, OneTimeCode
 from .links import build_link
 from .rendering import render_parts
 
-TEMPLATE_DIR = "django_async_email"
 
 
 def template_candidates(template_name: str, user_type: str = "") -> list[str]:
@@ -30,6 +31,10 @@ def template_candidates(template_name: str, user_type: str = "") -> list[str]:
         names.append(f"{TEMPLATE_DIR}/{user_type}/{template_name[len(TEMPLATE_DIR) + 1:]}")
     names.append(template_name)
     return names
+
+
+class EmptyEmailError(ValueError):
+    """A template rendered no subject or no body; the row fails instead of sending it."""
 
 
 class AsyncEmailMessage(BaseEmailMessage):
@@ -49,10 +54,21 @@ class AsyncEmailMessage(BaseEmailMessage):
     def mint(self, generator, user) -> str:
         return self.PREVIEW_TOKEN if self.preview else generator.make_token(user)
 
+    @staticmethod
+    def preview_code() -> str:
+        """What the previews show instead of a real one-time code."""
+        return "2468013579"[:app_settings.CODE_LENGTH]
+
+    @staticmethod
+    def link(setting: str, context: dict, **params) -> str:
+        """The link ``ASYNC_EMAIL[setting]`` makes for this email; ``{email}`` is the recipient."""
+        return build_link(setting, context["base_url"], email=context.get("recipient", ""), **params)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.setdefault("site_name", app_settings.site_name)
         context.setdefault("base_url", app_settings.BASE_URL.rstrip("/"))
+        context.setdefault("greeting_name", greeting_name(context.get("user")))
         context["user_type"] = self.user_type
         return context
 
@@ -86,33 +102,53 @@ class AsyncEmailMessage(BaseEmailMessage):
         self.subject = " ".join(parts.get("subject", "").split())
         self.body = parts.get("text_body", "")
         self.html = parts.get("html_body") or None
+        if not self.subject or not (self.body or self.html):
+            # Never send (and record as sent) an email with no subject or no body: a template
+            # that is not an email template (no blocks) renders exactly that.
+            missing = "subject" if not self.subject else "body"
+            raise EmptyEmailError(f"Template {self.get_template().template.name!r} rendered an empty {missing}.")
         self._attach_body()
 
 
-class VerificationEmail(AsyncEmailMessage):
+class _AccountLinkEmail(AsyncEmailMessage):
+    """An email that completes an account flow: a signed link, a one-time code, or both,
+    as ``VERIFICATION_METHOD`` / ``PASSWORD_RESET_METHOD`` say. Both are minted here."""
+
+    link_setting = ""
+    purpose = ""
+
+    def token_generator(self):
+        raise NotImplementedError
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = context["user"]
+        if codes.sends_link(self.purpose):
+            context["uid"] = tokens.encode_uid(user.pk)
+            context["token"] = self.mint(self.token_generator(), user)
+            context["url"] = self.link(self.link_setting, context, uid=context["uid"], token=context["token"])
+        if codes.sends_code(self.purpose):
+            context["code"] = self.preview_code() if self.preview else codes.mint_code(user, self.purpose)
+            context["code_minutes"] = int(app_settings.seconds(app_settings.CODE_TIMEOUT) // 60)
+        return context
+
+
+class VerificationEmail(_AccountLinkEmail):
     template_name = f"{TEMPLATE_DIR}/verification.html"
+    link_setting = "VERIFICATION_URL"
+    purpose = OneTimeCode.Purpose.VERIFICATION
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        user = context["user"]
-        context["uid"] = tokens.encode_uid(user.pk)
-        context["token"] = self.mint(tokens.verification_token_generator, user)
-        context["url"] = build_link("VERIFICATION_URL", context["base_url"], uid=context["uid"], token=context["token"])
-        return context
+    def token_generator(self):
+        return tokens.verification_token_generator
 
 
-class PasswordResetEmail(AsyncEmailMessage):
+class PasswordResetEmail(_AccountLinkEmail):
     template_name = f"{TEMPLATE_DIR}/password_reset.html"
+    link_setting = "PASSWORD_RESET_URL"
+    purpose = OneTimeCode.Purpose.PASSWORD_RESET
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        user = context["user"]
-        context["uid"] = tokens.encode_uid(user.pk)
-        context["token"] = self.mint(tokens.password_reset_token_generator, user)
-        context["url"] = build_link(
-            "PASSWORD_RESET_URL", context["base_url"], uid=context["uid"], token=context["token"]
-        )
-        return context
+    def token_generator(self):
+        return tokens.password_reset_token_generator
 
 
 class PasswordChangedEmail(AsyncEmailMessage):
@@ -120,7 +156,7 @@ class PasswordChangedEmail(AsyncEmailMessage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["url"] = build_link("LOGIN_URL", context["base_url"])
+        context["url"] = self.link("LOGIN_URL", context)
         return context
 
 
@@ -130,7 +166,7 @@ class InvitationEmail(AsyncEmailMessage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         # The token is minted by the delivery layer (which stores its hash) and passed in.
-        context["url"] = build_link("INVITATION_URL", context["base_url"], token=context["token"])
+        context["url"] = self.link("INVITATION_URL", context, token=context["token"])
         return context
 
 
@@ -139,7 +175,7 @@ class WelcomeEmail(AsyncEmailMessage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["url"] = build_link("LOGIN_URL", context["base_url"])
+        context["url"] = self.link("LOGIN_URL", context)
         return context
 
 

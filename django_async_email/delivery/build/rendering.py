@@ -12,38 +12,12 @@ written); the HTML part is rendered with autoescaping on.
 from __future__ import annotations
 
 import weakref
-from typing import cast
 
-from django.template.base import FilterExpression, Variable
 from django.template.base import Template as CompiledTemplate
 from django.template.context import Context
-from django.template.loader_tags import BLOCK_CONTEXT_KEY, BlockContext, BlockNode, ExtendsNode
+from django.template.loader_tags import BLOCK_CONTEXT_KEY, BlockContext
 
-#: block name -> whether it is HTML (and so autoescaped)
-PARTS = {"subject": False, "text_body": False, "html_body": True}
-
-
-def _inheritance_chain(template: CompiledTemplate, context: Context) -> tuple[list[dict], bool]:
-    """The blocks of ``template`` and of each ancestor, child first; and whether the chain
-    is fixed (no ``{% extends %}`` names its parent with a variable)."""
-    chain = []
-    fixed = True
-    current = template
-    seen = set()
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        # get_nodes_by_type returns only nodes of the type asked for; the stubs say list[Node].
-        blocks = cast("list[BlockNode]", current.nodelist.get_nodes_by_type(BlockNode))
-        chain.append({n.name: n for n in blocks})
-        extends = next(iter(cast("list[ExtendsNode]", current.nodelist.get_nodes_by_type(ExtendsNode))), None)
-        if extends is None:
-            break
-        # {% extends %} compiles its argument to a FilterExpression (the stubs also allow a Node).
-        parent_name = cast(FilterExpression, extends.parent_name)
-        fixed = fixed and not parent_name.filters and not isinstance(parent_name.var, Variable)
-        parent = extends.get_parent(context)
-        current = getattr(parent, "template", parent)
-    return chain, fixed
+from ...email_templates import PARTS, inheritance_chain
 
 
 # Walking the node tree and resolving {% extends %} costs about a tenth of a bulk message's
@@ -57,7 +31,7 @@ def _block_context(template: CompiledTemplate, context: Context) -> BlockContext
     """Blocks of ``template`` and all its ancestors, most derived last as Django expects."""
     chain = _chains.get(template)
     if chain is None:
-        chain, fixed = _inheritance_chain(template, context)
+        chain, fixed = inheritance_chain(template, context)
         if fixed:
             _chains[template] = chain
     block_context = BlockContext()
