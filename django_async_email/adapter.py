@@ -10,11 +10,14 @@ Account flows get its ``create_invited_user`` passed in by ``email_utils``.
 
 from __future__ import annotations
 
+import inspect
+
 from django.contrib.auth import get_user_model
 
 from .accounts.users import email_field_name, user_type_field
 from .conf import app_settings
 from .delivery.build.messages import MESSAGE_CLASSES
+from .exceptions import InvalidEmailInput
 
 
 class DefaultAdapter:
@@ -39,7 +42,12 @@ class DefaultAdapter:
         return []
 
     def create_invited_user(self, invitation, password: str, **profile_fields):
-        """Create the account for an accepted invitation; override for custom user creation."""
+        """Create the account for an accepted invitation; override for custom user creation.
+
+        The manager's ``create_user`` gets the fields its signature takes; the others (often
+        the user type, which custom managers rarely take) are set on the new user and saved
+        right after, in the same transaction.
+        """
         user_model = get_user_model()
         fields = dict(profile_fields)
         fields[email_field_name()] = invitation.email
@@ -48,7 +56,47 @@ class DefaultAdapter:
             fields[type_field] = invitation.user_type
         # Keyword arguments only: stock and custom managers name their first argument differently.
         fields.setdefault(user_model.USERNAME_FIELD, invitation.email)
-        return user_model._default_manager.create_user(password=password, **fields)
+        create_user = user_model._default_manager.create_user
+        taken, later = split_by_signature(create_user, fields)
+        missing = required_parameters(create_user) - set(taken) - {"password"}
+        if missing:
+            # Refused like any bad input (a 400 with the field named), never a TypeError (a 500).
+            name = sorted(missing)[0]
+            raise InvalidEmailInput(name, f"{user_model._meta.label}'s create_user() needs {name}.", code="required")
+        user = create_user(password=password, **taken)
+        if later:
+            for name, value in later.items():
+                setattr(user, name, value)
+            user.save(update_fields=list(later))
+        return user
+
+
+def required_parameters(function) -> set[str]:
+    """The parameters ``function`` cannot be called without."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in parameters if p.default is inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def accepts_keyword(function, name: str) -> bool:
+    """Whether ``function`` can be given ``name=...``."""
+    return name in split_by_signature(function, {name: None})[0]
+
+
+def split_by_signature(function, fields: dict) -> tuple[dict, dict]:
+    """``fields`` split into those ``function`` accepts as keyword arguments and the rest."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: pass everything, as before
+        return dict(fields), {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return dict(fields), {}
+    names = {p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                      inspect.Parameter.KEYWORD_ONLY)}
+    return ({k: v for k, v in fields.items() if k in names}, {k: v for k, v in fields.items() if k not in names})
 
 
 def get_adapter() -> DefaultAdapter:

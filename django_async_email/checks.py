@@ -10,6 +10,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.utils.module_loading import import_string
 
+from .adapter import DefaultAdapter, accepts_keyword
 from .conf import app_settings, import_from_setting
 from .delivery.build.messages import DEFAULT_TEMPLATES
 from .delivery.retry import longest_retry_delay
@@ -188,6 +189,29 @@ def check_user_types(**kwargs):
     return []
 
 
+def check_invited_user_creation(**kwargs):
+    """A user type the manager's ``create_user`` cannot take is set after it; say so."""
+    type_field = app_settings.USER_TYPE_FIELD if _settings_ok() else None
+    if not type_field:
+        return []
+    try:
+        adapter_class = app_settings.adapter_class
+    except AsyncEmailConfigurationError:  # E007
+        return []
+    if getattr(adapter_class, "create_invited_user", None) is not DefaultAdapter.create_invited_user:
+        return []
+    create_user = getattr(get_user_model()._default_manager, "create_user", None)
+    if create_user is None or accepts_keyword(create_user, type_field):
+        return []
+    return [checks.Warning(
+        f"{get_user_model()._meta.label}'s manager create_user() does not take {type_field!r}, so an accepted "
+        f"invitation's user type is set on the new user right after create_user() returns.",
+        hint="If create_user() must see the type (to create a profile, say), override "
+             "create_invited_user() in your ASYNC_EMAIL['ADAPTER'].",
+        id=_id("W008"),
+    )]
+
+
 def check_adapter(**kwargs):
     if not _settings_ok():
         return []
@@ -221,7 +245,8 @@ def _settings_ok() -> bool:
 
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
-    check_templates, check_user_model, check_user_types, check_adapter, check_delivery_safety,
+    check_templates, check_user_model, check_user_types, check_adapter, check_invited_user_creation,
+    check_delivery_safety,
     check_api_permissions,
 ]
 

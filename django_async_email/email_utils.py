@@ -91,9 +91,10 @@ def request_password_reset(email, base_url=None) -> str:
     return queue_by_address(Kind.PASSWORD_RESET, email, base_url)
 
 
-def send_invitation_email(inviter, invitee_email, user_type, base_url=None) -> str:
+def send_invitation_email(inviter, invitee_email, user_type=None, base_url=None) -> str:
     """Invite ``invitee_email`` to join as ``user_type`` (queue: normal).
 
+    Without ``user_type``, the first of ``USER_TYPES`` (or of the type field's choices).
     Any earlier open invitation to the same address is revoked, so only the newest link works.
     """
     return queue_invitation(inviter, invitee_email, user_type, base_url)

@@ -36,6 +36,23 @@ def email_counts(now=None) -> dict:
     return result
 
 
+def queue_depth(channel, name: str) -> int | None:
+    """Messages waiting in queue ``name``: 0 when it is empty, ``None`` only when it cannot be read.
+
+    kombu's virtual transports (Redis, SQS, the filesystem) keep no queue object: an empty
+    Redis queue is a missing key, which a passive declare reports as "no such queue". Their
+    channels count the messages themselves. On AMQP a passive declare gives the count, and
+    fails only for a queue nobody declared (no worker consumes it yet).
+    """
+    count_messages = getattr(channel, "_size", None)
+    try:
+        if callable(count_messages):
+            return int(count_messages(name))
+        return channel.queue_declare(queue=name, passive=True).message_count
+    except Exception:  # the transport cannot say
+        return None
+
+
 def broker_status(app=None, timeout: float = 2.0) -> dict:
     """Whether the broker answers, and how many messages wait in each of our queues."""
     app = app or current_celery_app()
@@ -47,11 +64,7 @@ def broker_status(app=None, timeout: float = 2.0) -> dict:
             result["reachable"] = True
             with connection.channel() as channel:
                 for name in queue_names():
-                    try:
-                        declared = channel.queue_declare(queue=name, passive=True)
-                        result["queue_depths"][name] = declared.message_count
-                    except Exception:  # the queue does not exist yet, or the transport cannot say
-                        result["queue_depths"][name] = None
+                    result["queue_depths"][name] = queue_depth(channel, name)
     except Exception as exc:
         result["error"] = type(exc).__name__
         logger.warning("Broker status check failed: %s", type(exc).__name__)

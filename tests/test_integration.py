@@ -2,6 +2,7 @@
 server (aiosmtpd on loopback). No eager mode anywhere."""
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,29 @@ def test_system_status_sees_the_worker_and_its_queues(celery_worker, make_user):
     assert ours and all(set(q) >= {"high", "normal", "low"} for q in ours), status["workers"]
     assert status["queues_without_consumer"] == []
     assert set(status["broker"]["queue_depths"]) == {"high", "normal", "low"}
+    # Read, not unknown: on Redis an empty queue is a missing key, and used to show as None.
+    assert all(isinstance(depth, int) for depth in status["broker"]["queue_depths"].values()), status["broker"]
+
+
+@pytest.mark.integration
+def test_an_empty_queue_reports_zero_and_an_unreadable_one_none(settings):
+    from django_async_email.outbox.publishing import current_celery_app
+    from django_async_email.status import broker_status, queue_depth
+
+    names = {c: f"depth-probe-{c}-{time.monotonic_ns()}" for c in ("high", "normal", "low")}
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "QUEUES": names}
+    app = current_celery_app()
+    with app.connection_for_write() as connection, connection.channel() as channel:
+        for name in names.values():  # as a worker that consumes them would
+            channel.queue_declare(queue=name, durable=True, auto_delete=False)
+        try:
+            assert broker_status()["queue_depths"] == {name: 0 for name in names.values()}
+        finally:
+            for name in names.values():
+                channel.queue_delete(queue=name)
+
+    class Unreadable:
+        def queue_declare(self, **kwargs):
+            raise ConnectionError("the broker went away")
+
+    assert queue_depth(Unreadable(), "high") is None

@@ -28,10 +28,11 @@ class PasswordResetRequestSerializer(serializers.Serializer):
 
 class InvitationSerializer(serializers.Serializer):
     email = EmailField(max_length=254)
-    user_type = serializers.CharField(required=False, allow_blank=True, default="")
+    #: Omitted: the first configured type, as in the Python API.
+    user_type = serializers.CharField(required=False, allow_blank=True, default=None)
 
     def validate_user_type(self, value):
-        if user_types_in_use():
+        if user_types_in_use() and value is not None:
             return _run(validation.clean_user_type, "user_type", value)
         return value
 

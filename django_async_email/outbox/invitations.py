@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from ..accounts.flows import ACCOUNT_EXISTS
 from ..accounts.tokens import invitation_expiry
-from ..accounts.users import account_exists, email_of, user_types_in_use
+from ..accounts.users import account_exists, allowed_user_types, email_of, user_types_in_use
 from ..exceptions import InvalidEmailInput
 from ..models import Invitation, Kind, OutboxEmail
 from . import validation
@@ -22,9 +22,14 @@ def inviter_name(inviter) -> str:
     return getattr(inviter, "get_full_name", lambda: "")() or email_of(inviter) or str(inviter)
 
 
-def queue_invitation(inviter, invitee_email, user_type, base_url=None) -> str:
-    """Revoke earlier open invitations to the address, create a new one and queue its email."""
+def queue_invitation(inviter, invitee_email, user_type=None, base_url=None) -> str:
+    """Revoke earlier open invitations to the address, create a new one and queue its email.
+
+    ``user_type`` omitted (``None``) means the first of the configured types.
+    """
     address = validation.clean_address("invitee_email", invitee_email)
+    if user_type is None and user_types_in_use():
+        user_type = next(iter(allowed_user_types()), None)
     user_type = validation.clean_user_type("user_type", user_type) if user_types_in_use() else (user_type or "")
     base = validation.clean_base_url("base_url", base_url)
     if account_exists(address):
