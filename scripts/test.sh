@@ -8,6 +8,8 @@
 #   auth-user  the same with Django's stock user (ASYNC_EMAIL_TEST_USER_MODEL=auth.User);
 #              tests marked custom_user are deselected
 #   nodrf      `tox -e nodrf`: Django 5.2 without djangorestframework installed
+#   adopter    tests/zamio, a host unlike ours (its own user model and manager, JWT auth, an
+#              error envelope, code-typing front ends) set up as docs/migration.md says
 #   lint       ruff, lint-imports (the layer contracts in pyproject.toml) and mypy (django-stubs);
 #              docs: mkdocs build --strict (warnings are errors)
 # With --full or ASYNC_EMAIL_FULL_MATRIX=1, also against real servers (started if they are down):
@@ -116,6 +118,7 @@ pytest_cmd=(python -m pytest ${pytest_args[@]+"${pytest_args[@]}"})
 run_stage default -- "${pytest_cmd[@]}"
 run_stage auth-user ASYNC_EMAIL_TEST_USER_MODEL=auth.User -- "${pytest_cmd[@]}"
 run_stage nodrf -- tox -e nodrf -- ${pytest_args[@]+"${pytest_args[@]}"}
+run_stage adopter -- "${pytest_cmd[@]}" --ds tests.zamio.settings tests/zamio
 run_stage lint -- bash scripts/lint.sh
 run_stage docs -- mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/django-async-email-site"
 
