@@ -212,6 +212,21 @@ def check_invited_user_creation(**kwargs):
     )]
 
 
+def check_proxies(**kwargs):
+    """The REST API's per-IP limits need to know the proxies; the default trusts none."""
+    if not _settings_ok() or "rest_framework" not in settings.INSTALLED_APPS:
+        return []
+    if app_settings.NUM_PROXIES is not None or getattr(settings, "REST_FRAMEWORK", {}).get("NUM_PROXIES") is not None:
+        return []
+    return [checks.Warning(
+        "Neither ASYNC_EMAIL['NUM_PROXIES'] nor REST_FRAMEWORK['NUM_PROXIES'] is set, so the REST API's per-IP "
+        "rate limits count REMOTE_ADDR and ignore X-Forwarded-For. Behind a proxy every client would share "
+        "the proxy's address.",
+        hint="Set ASYNC_EMAIL['NUM_PROXIES'] to the number of proxies in front of the site (0 for none).",
+        id=_id("W010"),
+    )]
+
+
 def check_adapter(**kwargs):
     if not _settings_ok():
         return []
@@ -246,7 +261,7 @@ def _settings_ok() -> bool:
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
     check_templates, check_user_model, check_user_types, check_adapter, check_invited_user_creation,
-    check_delivery_safety,
+    check_delivery_safety, check_proxies,
     check_api_permissions,
 ]
 

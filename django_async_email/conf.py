@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     # REST API (the ``drf`` extra)
     "API_PERMISSIONS": {},
     "THROTTLE_ENABLED": True,
+    # Proxies in front of the site that append to X-Forwarded-For; None: REST_FRAMEWORK's
+    # NUM_PROXIES if set, else none (the client is REMOTE_ADDR).
+    "NUM_PROXIES": None,
     "THROTTLE_CACHE": "default",
     "THROTTLE_RATES": {
         "password_reset_ip": "20/hour",
@@ -78,7 +81,8 @@ DEFAULTS: dict[str, Any] = {
         "verification_address": "5/hour",
         "code_ip": "30/hour",
         "code_address": "10/hour",
-        "invitation_user": "50/hour",
+        "invitation_user": "10/day",
+        "flow_ip": "60/hour",
         "notification_admin": "30/hour",
     },
 }
@@ -203,6 +207,7 @@ VALIDATORS = {
         "a dict of endpoint name (e.g. 'send_invitation') to a list of dotted permission class paths",
     ),
     "THROTTLE_ENABLED": (lambda v: isinstance(v, bool), "True or False"),
+    "NUM_PROXIES": (lambda v: v is None or _is_non_negative_int(v), "an integer >= 0 or None"),
     "THROTTLE_CACHE": (_is_str, "a cache alias"),
     "THROTTLE_RATES": (
         lambda v: isinstance(v, dict) and set(v) <= set(THROTTLE_SCOPES)

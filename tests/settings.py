@@ -139,6 +139,7 @@ ASYNC_EMAIL = {
     "RETRY_BACKOFF_MAX": 2.0,
     "SEND_TIMEOUT": _send_timeout,
     "BULK_CHUNK_SIZE": 50,
+    "NUM_PROXIES": 0,  # no proxy in front: the client is REMOTE_ADDR
     "LEASE_SECONDS": int(os.environ.get("ASYNC_EMAIL_TEST_LEASE_SECONDS", "600")),
     "RECORD_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_RECORD_EVERY", "50")),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from django.core.cache import caches
+from rest_framework.settings import api_settings as drf_settings
 from rest_framework.throttling import BaseThrottle
 
 from ..accounts.tokens import digest
@@ -64,15 +65,39 @@ class ScopedThrottle(BaseThrottle):
         return self._wait
 
 
+def trusted_proxies() -> int:
+    """How many proxies in front of the site append to X-Forwarded-For."""
+    if app_settings.NUM_PROXIES is not None:
+        return app_settings.NUM_PROXIES
+    return drf_settings.NUM_PROXIES or 0
+
+
+def client_address(request) -> str:
+    """The client's address as the host's proxies define it.
+
+    Unlike DRF's ``get_ident`` with ``NUM_PROXIES`` unset, X-Forwarded-For is not trusted
+    unless proxies are configured: a client sets that header to whatever it likes, so
+    each made-up value would get a limit of its own. With ``n`` proxies, the ``n``-th
+    address from the right is the client (each proxy appends the address it saw).
+    """
+    remote = request.META.get("REMOTE_ADDR", "") or ""
+    proxies = trusted_proxies()
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if not proxies or not forwarded:
+        return remote
+    addresses = [address.strip() for address in forwarded.split(",")]
+    return addresses[-min(proxies, len(addresses))]
+
+
 class PerIPThrottle(ScopedThrottle):
     def ident_for(self, request, view):
-        return self.get_ident(request)
+        return client_address(request)
 
 
 class PerUserThrottle(ScopedThrottle):
     def ident_for(self, request, view):
         user = getattr(request, "user", None)
-        return f"user:{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
+        return f"user:{user.pk}" if user is not None and user.is_authenticated else client_address(request)
 
 
 class PerAddressThrottle(ScopedThrottle):

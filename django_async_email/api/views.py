@@ -182,6 +182,7 @@ class FlowView(EmailAPIView):
     """
 
     authentication_classes = ()
+    throttle_classes = (throttle(PerIPThrottle, "flow_ip"),)
     serializer_class: type[BaseSerializer] | None = None
     done = ""
     done_status: int = status.HTTP_200_OK
@@ -254,7 +255,8 @@ class VerifyEmailCodeView(FlowView):
 
     endpoint = "verify_email_code"
     serializer_class = s.VerifyEmailCodeSerializer
-    throttle_classes = (throttle(PerIPThrottle, "code_ip"), throttle(PerAddressThrottle, "code_address"))
+    throttle_classes = (throttle(PerIPThrottle, "flow_ip"), throttle(PerIPThrottle, "code_ip"),
+                        throttle(PerAddressThrottle, "code_address"))
     done = "Your email address is confirmed."
 
     @describe("Confirm an email address with the emailed code", request=s.VerifyEmailCodeSerializer,
@@ -272,7 +274,8 @@ class ConfirmPasswordResetCodeView(FlowView):
 
     endpoint = "confirm_password_reset_code"
     serializer_class = s.ConfirmPasswordResetCodeSerializer
-    throttle_classes = (throttle(PerIPThrottle, "code_ip"), throttle(PerAddressThrottle, "code_address"))
+    throttle_classes = (throttle(PerIPThrottle, "flow_ip"), throttle(PerIPThrottle, "code_ip"),
+                        throttle(PerAddressThrottle, "code_address"))
     done = "Your password is changed."
 
     @describe("Set a new password with the emailed code", request=s.ConfirmPasswordResetCodeSerializer,

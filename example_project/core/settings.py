@@ -153,6 +153,7 @@ ASYNC_EMAIL = {
     "VERIFIED_FIELD": "email_verified",
     "LANGUAGE_FIELD": "language",
     "BULK_CHUNK_SIZE": 50,
+    "NUM_PROXIES": 0,  # no proxy in front: the client is REMOTE_ADDR
     "MESSAGE_ID_DOMAIN": "zamio.example",
 }
 
