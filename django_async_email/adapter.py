@@ -13,6 +13,8 @@ from __future__ import annotations
 import inspect
 
 from django.contrib.auth import get_user_model
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from .accounts.users import email_field_name, user_type_field
 from .conf import app_settings
@@ -41,6 +43,7 @@ class DefaultAdapter:
         """Blind copies of a row's message, for example an audit mailbox."""
         return []
 
+    @method_decorator(sensitive_variables("password"))
     def create_invited_user(self, invitation, password: str, **profile_fields):
         """Create the account for an accepted invitation; override for custom user creation.
 

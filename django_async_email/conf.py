@@ -64,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     "CODE_LENGTH": 6,
     "CODE_TIMEOUT": 900,
     "CODE_MAX_ATTEMPTS": 5,
+    # Who may invite whom (None: staff any type, others their own)
+    "INVITATION_RULES": None,
     # Extension point
     "ADAPTER": "django_async_email.adapter.DefaultAdapter",
     # REST API (the ``drf`` extra)
@@ -202,6 +204,11 @@ VALIDATORS = {
     "CODE_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
     "CODE_MAX_ATTEMPTS": (_is_positive_int, "an integer > 0"),
     "ADAPTER": (_is_str, "a dotted path to an adapter class"),
+    "INVITATION_RULES": (
+        lambda v: v is None or isinstance(v, dict) and all(
+            isinstance(k, str) and (t == "__all__" or _is_str_list(t)) for k, t in v.items()),
+        "None or a dict of 'staff', a user type or 'perm:app.codename' to a list of user types or '__all__'",
+    ),
     "API_PERMISSIONS": (
         lambda v: isinstance(v, dict) and set(v) <= set(API_ENDPOINTS) and all(_is_str_list(x) for x in v.values()),
         "a dict of endpoint name (e.g. 'send_invitation') to a list of dotted permission class paths",

@@ -10,6 +10,8 @@ token. The work is in the layers below: ``outbox`` (the request side) and ``acco
 
 from __future__ import annotations
 
+from django.views.decorators.debug import sensitive_variables
+
 from .accounts import flows
 from .accounts.flows import (
     check_invitation_token,
@@ -141,6 +143,7 @@ def cancel_broadcast(task_id_or_pk) -> int:
     return broadcasts.cancel_broadcast(broadcasts.find_broadcast(task_id_or_pk).pk)
 
 
+@sensitive_variables()  # tokens, codes and passwords
 def reset_password(uid, token, new_password, *, base_url=None, token_generator=None):
     """Set a new password from a reset link and queue the "password changed" notice.
 
@@ -154,6 +157,7 @@ def reset_password(uid, token, new_password, *, base_url=None, token_generator=N
     )
 
 
+@sensitive_variables()  # tokens, codes and passwords
 def reset_password_with_code(email, code, new_password, *, base_url=None):
     """Set a new password with the code from a reset email and queue the "password changed" notice.
 
@@ -167,6 +171,7 @@ def reset_password_with_code(email, code, new_password, *, base_url=None):
     )
 
 
+@sensitive_variables()  # tokens, codes and passwords
 def accept_invitation(token, password, *, now=None, **profile_fields):
     """Create the invited account through the adapter's ``create_invited_user()`` and return it.
 

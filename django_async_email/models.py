@@ -233,6 +233,9 @@ class FlowEvent(models.Model):
         PASSWORD_RESET = "password_reset", _("Password reset")
         PASSWORD_RESET_REQUEST = "password_reset_request", _("Password reset request")
         VERIFICATION_REQUEST = "verification_request", _("Verification request")
+        #: An invitation asked for and not sent (the address has an account, or someone
+        #: else's invitation to it is open); the caller got the usual answer.
+        INVITATION_REQUEST = "invitation_request", _("Invitation request")
         INVITATION = "invitation", _("Invitation")
 
     class Outcome(models.TextChoices):

@@ -77,5 +77,5 @@ def test_no_warning_when_the_manager_takes_the_type():
 
 def test_an_omitted_user_type_is_the_first_configured_one(make_user, published, settings):
     settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "USER_TYPES": ["Station", "Artist"]}
-    email_utils.send_invitation_email(make_user(), "new@example.com")
+    email_utils.send_invitation_email(make_user(is_staff=True), "new@example.com")
     assert Invitation.objects.get().user_type == "Station"

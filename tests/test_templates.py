@@ -46,7 +46,9 @@ def test_invitation_and_notification_render(make_user, published):
     inviter = make_user(first_name="Ama")
     email_utils.send_invitation_email(inviter, "new@example.com", "Artist")
     invitation = _sent_message()
-    assert invitation.subject == "Ama invited you to join ZamIO"
+    # The inviter's name is user-controlled: in the body, never in the subject.
+    assert invitation.subject == "You are invited to join ZamIO"
+    assert "Ama sent you this invitation." in invitation.body
     assert "https://app.zamio.test/accept-invitation?token=" in invitation.body
     email_utils.send_notification_to_users([inviter.pk], "Platform Update", "Line one\nLine two")
     note = _sent_message()

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.views.decorators.debug import sensitive_variables
 
 from ..conf import app_settings
 from ..models import OneTimeCode
@@ -48,11 +49,13 @@ def _secrets() -> list[str]:
     return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 
 
+@sensitive_variables()
 def code_hash(user, purpose: str, code: str, secret: str) -> str:
     state = STATE_OF[Purpose(purpose)].hash_value(user)
     return salted_hmac(KEY_SALT, f"{purpose}|{user.pk}|{state}|{code}", secret=secret, algorithm="sha256").hexdigest()
 
 
+@sensitive_variables()
 def mint_code(user, purpose: str, *, now: datetime | None = None) -> str:
     """A new code for ``user`` and ``purpose``; it replaces any earlier one. Only its hash is stored."""
     now = now or timezone.now()
@@ -68,6 +71,7 @@ def mint_code(user, purpose: str, *, now: datetime | None = None) -> str:
     return code
 
 
+@sensitive_variables()
 def check_code(user, purpose: str, code, *, now: datetime | None = None) -> OneTimeCode | str:
     """The live code row if ``code`` is right, else why not: ``"invalid"``, ``"expired"``, ``"used"``
     or ``"exhausted"``. Counts one attempt either way; marks nothing used."""

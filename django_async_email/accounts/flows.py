@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from ..exceptions import CodeError, InvalidEmailInput, TokenError
 from ..models import FlowEvent, Invitation, OneTimeCode
@@ -51,6 +52,7 @@ def audited(flow):
 
     def decorate(func):
         @functools.wraps(func)
+        @sensitive_variables()  # the arguments are tokens, codes and passwords
         def wrapper(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
@@ -70,6 +72,7 @@ def audited(flow):
 PASSWORD_REQUIRED = {"new_password": "A new password is required."}
 
 
+@sensitive_variables()
 def validated_password(field: str, password, user):
     """``password`` if ``AUTH_PASSWORD_VALIDATORS`` accept it for ``user``, else ``InvalidEmailInput``
     on ``field`` with the validators' messages."""
@@ -93,6 +96,7 @@ def _user_for_uid(uid):
         return None
 
 
+@sensitive_variables()
 def _check_signed(flow, generator, uid, token):
     user = _user_for_uid(uid)
     if user is None:
@@ -104,6 +108,7 @@ def _check_signed(flow, generator, uid, token):
     return user
 
 
+@sensitive_variables()
 def check_verification_token(uid, token, *, token_generator=None):
     """The user a verification link belongs to, or ``TokenError``; consumes nothing."""
     generator = token_generator or tokens.verification_token_generator
@@ -114,6 +119,7 @@ def check_verification_token(uid, token, *, token_generator=None):
 
 
 @audited(FlowEvent.Flow.VERIFICATION)
+@sensitive_variables()
 def verify_email(uid, token, *, token_generator=None):
     """Mark the address of the user behind ``uid`` verified; the token then stops working."""
     flow = FlowEvent.Flow.VERIFICATION
@@ -129,6 +135,7 @@ def verify_email(uid, token, *, token_generator=None):
     return user
 
 
+@sensitive_variables()
 def check_password_reset_token(uid, token, *, token_generator=None):
     """The user a reset link belongs to, or ``TokenError``; consumes nothing (for a GET page)."""
     generator = token_generator or tokens.password_reset_token_generator
@@ -139,6 +146,7 @@ def check_password_reset_token(uid, token, *, token_generator=None):
 
 
 @audited(FlowEvent.Flow.PASSWORD_RESET)
+@sensitive_variables()
 def reset_password(uid, token, new_password, *, token_generator=None,
                    on_success: Callable[[object], object] | None = None):
     """Set a new password from a reset link; ``on_success(user)`` runs in the same transaction.
@@ -162,6 +170,7 @@ def reset_password(uid, token, new_password, *, token_generator=None,
     return user
 
 
+@sensitive_variables()
 def _open_invitation(token, *, now, lock=False):
     flow = FlowEvent.Flow.INVITATION
     if not isinstance(token, str) or len(token) < 32:
@@ -179,12 +188,14 @@ def _open_invitation(token, *, now, lock=False):
     return invitation
 
 
+@sensitive_variables()
 def check_invitation_token(token, *, now=None) -> Invitation:
     """The open invitation for ``token``, or ``TokenError``; consumes nothing."""
     return _open_invitation(token, now=now or timezone.now())
 
 
 @audited(FlowEvent.Flow.INVITATION)
+@sensitive_variables()
 def accept_invitation(token, password, *, create_user: Callable[..., object], now=None, **profile_fields):
     """Create the invited account with ``create_user(invitation, password, **profile_fields)``.
 
@@ -221,6 +232,7 @@ def accept_invitation(token, password, *, create_user: Callable[..., object], no
 _CODE_REASONS = ("exhausted", "expired", "used", "invalid")
 
 
+@sensitive_variables()
 def _code_owner(purpose: str, code, candidates, now):
     """The account whose live code ``code`` is, with the code's row; else ``CodeError``."""
     results = [(user, codes.check_code(user, purpose, code, now=now)) for user in candidates]
@@ -241,6 +253,7 @@ def _fail_code(reason: str, user) -> NoReturn:
 
 
 @audited(FlowEvent.Flow.VERIFICATION)
+@sensitive_variables()
 def verify_email_with_code(email, code, *, now=None):
     """Mark the address verified for the account whose verification code ``code`` is.
 
@@ -260,6 +273,7 @@ def verify_email_with_code(email, code, *, now=None):
 
 
 @audited(FlowEvent.Flow.PASSWORD_RESET)
+@sensitive_variables()
 def reset_password_with_code(email, code, new_password, *, now=None,
                              on_success: Callable[[object], object] | None = None):
     """Set a new password for the account whose reset code ``code`` is.

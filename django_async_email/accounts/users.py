@@ -7,10 +7,11 @@ from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Field
+from django.db.models import Field, Q
 
 from ..conf import app_settings
 from ..exceptions import AsyncEmailConfigurationError
+from .addresses import normalise_address, unicode_domain_form
 
 
 def email_field_name() -> str:
@@ -78,9 +79,22 @@ def users_of_types(user_types):
     return get_user_model()._default_manager.filter(**{f"{field}__in": list(user_types)})
 
 
+def _matching_address(address: str) -> Q:
+    """Users whose stored address is ``address`` (normalised), without regard to case, in
+    either form of an international domain."""
+    field = f"{email_field_name()}__iexact"
+    normal = normalise_address(address)
+    return Q(**{field: normal}) | Q(**{field: unicode_domain_form(normal)})
+
+
 def account_exists(address: str) -> bool:
-    """Whether any account has ``address`` (compared without regard to case)."""
-    return get_user_model()._default_manager.filter(**{f"{email_field_name()}__iexact": address}).exists()
+    """Whether any account has ``address`` as its email, or as its username (a user whose
+    username is an old address would make a new account with it clash)."""
+    user_model = get_user_model()
+    condition = _matching_address(address)
+    if user_model.USERNAME_FIELD != email_field_name():
+        condition |= Q(**{f"{user_model.USERNAME_FIELD}__iexact": normalise_address(address)})
+    return user_model._default_manager.filter(condition).exists()
 
 
 def _fold(value: str) -> str:
@@ -93,9 +107,9 @@ def users_with_address(address) -> list:
     ``mike@``. Mail then goes to the stored address, never to the one typed in."""
     if not isinstance(address, str) or not address.strip():
         return []
-    address = address.strip()
-    candidates = get_user_model()._default_manager.filter(**{f"{email_field_name()}__iexact": address})
-    return [u for u in candidates if _fold(email_of(u)) == _fold(address)]
+    address = normalise_address(address)
+    candidates = get_user_model()._default_manager.filter(_matching_address(address))
+    return [u for u in candidates if _fold(normalise_address(email_of(u))) == _fold(address)]
 
 
 def reset_candidates(address) -> list:

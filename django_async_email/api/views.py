@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -173,7 +174,9 @@ class SystemStatusView(EmailAPIView):
         return Response(system_status())
 
 
-@method_decorator(transaction.non_atomic_requests, name="dispatch")
+@method_decorator([transaction.non_atomic_requests,
+                   sensitive_post_parameters("uid", "token", "code", "password", "new_password", "re_new_password")],
+                  name="dispatch")
 class FlowView(EmailAPIView):
     """Consume a link's token or a code: one uniform 400 for any bad one, field errors for bad input.
 
@@ -182,7 +185,7 @@ class FlowView(EmailAPIView):
     """
 
     authentication_classes = ()
-    throttle_classes = (throttle(PerIPThrottle, "flow_ip"),)
+    throttle_classes: tuple[type[BaseThrottle], ...] = (throttle(PerIPThrottle, "flow_ip"),)
     serializer_class: type[BaseSerializer] | None = None
     done = ""
     done_status: int = status.HTTP_200_OK
@@ -190,6 +193,7 @@ class FlowView(EmailAPIView):
     def complete(self, data: dict) -> None:
         raise NotImplementedError
 
+    @method_decorator(sensitive_variables())  # the body holds tokens, codes and passwords
     def post(self, request):
         assert self.serializer_class is not None, "a FlowView subclass sets serializer_class"
         serializer = self.serializer_class(data=request.data)
@@ -210,6 +214,7 @@ class VerifyEmailView(FlowView):
     def post(self, request):
         return super().post(request)
 
+    @method_decorator(sensitive_variables())
     def complete(self, data):
         email_utils.verify_email(data["uid"], data["token"])
 
@@ -226,6 +231,7 @@ class ConfirmPasswordResetView(FlowView):
     def post(self, request):
         return super().post(request)
 
+    @method_decorator(sensitive_variables())
     def complete(self, data):
         email_utils.reset_password(data["uid"], data["token"], data["new_password"])
 
@@ -243,6 +249,7 @@ class AcceptInvitationView(FlowView):
     def post(self, request):
         return super().post(request)
 
+    @method_decorator(sensitive_variables())
     def complete(self, data):
         token, password = data.pop("token"), data.pop("password")
         # Only fields the user model has: custom models need not have first/last names.
@@ -265,6 +272,7 @@ class VerifyEmailCodeView(FlowView):
     def post(self, request):
         return super().post(request)
 
+    @method_decorator(sensitive_variables())
     def complete(self, data):
         email_utils.verify_email_with_code(data["email"], data["code"])
 
@@ -284,5 +292,6 @@ class ConfirmPasswordResetCodeView(FlowView):
     def post(self, request):
         return super().post(request)
 
+    @method_decorator(sensitive_variables())
     def complete(self, data):
         email_utils.reset_password_with_code(data["email"], data["code"], data["new_password"])

@@ -9,6 +9,7 @@ from django.core.validators import EmailValidator
 from django.template import TemplateDoesNotExist
 from django.template.loader import select_template
 
+from ..accounts.addresses import normalise_address
 from ..accounts.users import allowed_user_types
 from ..conf import app_settings
 from ..email_templates import TEMPLATE_DIR, missing_parts
@@ -23,9 +24,12 @@ _email_validator = EmailValidator()
 
 
 def clean_address(field: str, value) -> str:
+    """The address in the package's normal form (``accounts.addresses``), if it is valid."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidEmailInput(field, "An email address is required.", code="required")
-    address = value.strip()
+    if "\r" in value or "\n" in value:
+        raise InvalidEmailInput(field, "An email address cannot contain line breaks.")
+    address = normalise_address(value)
     if "\r" in address or "\n" in address:
         raise InvalidEmailInput(field, "An email address cannot contain line breaks.")
     if len(address) > MAX_ADDRESS_LENGTH:

@@ -14,10 +14,14 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import email_utils
 from ..accounts.users import has_field
 from ..exceptions import InvalidEmailInput, TokenError
+
+#: Fields whose values never appear in an error report (sensitive_post_parameters).
+SECRET_FIELDS = ("uid", "token", "new_password1", "new_password2")
 
 
 class NewPasswordForm(forms.Form):
@@ -43,7 +47,7 @@ def _invalid(request):
     return _render(request, "invalid_link.html", {"message": TokenError.public_message}, status=400)
 
 
-@method_decorator(never_cache, name="dispatch")
+@method_decorator([never_cache, sensitive_post_parameters(*SECRET_FIELDS)], name="dispatch")
 class VerifyEmailView(View):
     def get(self, request):
         uid, token = request.GET.get("uid", ""), request.GET.get("token", "")
@@ -57,7 +61,7 @@ class VerifyEmailView(View):
         return _render(request, "done.html", {"message": _("Your email address is confirmed.")})
 
 
-@method_decorator(never_cache, name="dispatch")
+@method_decorator([never_cache, sensitive_post_parameters(*SECRET_FIELDS)], name="dispatch")
 class ResetPasswordView(View):
     def get(self, request):
         uid, token = request.GET.get("uid", ""), request.GET.get("token", "")
@@ -88,7 +92,7 @@ class AcceptInvitationForm(NewPasswordForm):
     last_name = forms.CharField(label=_("Last name"), required=False, max_length=150)
 
 
-@method_decorator(never_cache, name="dispatch")
+@method_decorator([never_cache, sensitive_post_parameters(*SECRET_FIELDS)], name="dispatch")
 class AcceptInvitationView(View):
     def get(self, request):
         token = request.GET.get("token", "")
