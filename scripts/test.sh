@@ -120,7 +120,8 @@ run_stage auth-user ASYNC_EMAIL_TEST_USER_MODEL=auth.User -- "${pytest_cmd[@]}"
 run_stage nodrf -- tox -e nodrf -- ${pytest_args[@]+"${pytest_args[@]}"}
 run_stage adopter -- "${pytest_cmd[@]}" --ds tests.zamio.settings tests/zamio
 run_stage lint -- bash scripts/lint.sh
-run_stage docs -- mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/django-async-email-site"
+# No --quiet: with it, mkdocs drops the warnings and --strict then has nothing to fail on.
+run_stage docs -- mkdocs build --strict --site-dir "${TMPDIR:-/tmp}/django-async-email-site"
 
 # === Runs against real servers ===============================================================
 # PostgreSQL, Redis and RabbitMQ configurations. Add further server-backed stages here.
