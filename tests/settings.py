@@ -143,6 +143,9 @@ ASYNC_EMAIL = {
     "LEASE_SECONDS": int(os.environ.get("ASYNC_EMAIL_TEST_LEASE_SECONDS", "600")),
     "RECORD_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_RECORD_EVERY", "50")),
 }
+if os.environ.get("ASYNC_EMAIL_TEST_FLOW_METHOD"):
+    # "link", "code" or "both", for a worker of its own that mints codes.
+    ASYNC_EMAIL["VERIFICATION_METHOD"] = ASYNC_EMAIL["PASSWORD_RESET_METHOD"] = os.environ["ASYNC_EMAIL_TEST_FLOW_METHOD"]
 if os.environ.get("ASYNC_EMAIL_TEST_QUEUE_PREFIX"):
     # A worker of its own for one test: its queues are apart from the shared worker's.
     _prefix = os.environ["ASYNC_EMAIL_TEST_QUEUE_PREFIX"]
