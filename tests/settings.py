@@ -145,7 +145,8 @@ ASYNC_EMAIL = {
 }
 if os.environ.get("ASYNC_EMAIL_TEST_FLOW_METHOD"):
     # "link", "code" or "both", for a worker of its own that mints codes.
-    ASYNC_EMAIL["VERIFICATION_METHOD"] = ASYNC_EMAIL["PASSWORD_RESET_METHOD"] = os.environ["ASYNC_EMAIL_TEST_FLOW_METHOD"]
+    _method = os.environ["ASYNC_EMAIL_TEST_FLOW_METHOD"]
+    ASYNC_EMAIL["VERIFICATION_METHOD"] = ASYNC_EMAIL["PASSWORD_RESET_METHOD"] = _method
 if os.environ.get("ASYNC_EMAIL_TEST_QUEUE_PREFIX"):
     # A worker of its own for one test: its queues are apart from the shared worker's.
     _prefix = os.environ["ASYNC_EMAIL_TEST_QUEUE_PREFIX"]
