@@ -63,3 +63,13 @@ def test_invitation_page(client, make_user, published):
     assert ok.status_code == 200
     assert Invitation.objects.get().accepted_user.first_name == "Kofi"
     assert client.get("/accept-invitation", {"token": token}).status_code == 400
+
+
+def test_the_link_pages_enforce_csrf(make_user, settings):
+    from django.test import Client
+
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.csrf.CsrfViewMiddleware"]
+    user = make_user()
+    uid, token = tokens.encode_uid(user.pk), tokens.verification_token_generator.make_token(user)
+    forged = Client(enforce_csrf_checks=True).post("/verify-email", {"uid": uid, "token": token})
+    assert forged.status_code == 403 and not is_verified(user)
