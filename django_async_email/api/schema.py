@@ -12,9 +12,21 @@ except ImportError:  # drf-spectacular is optional
         return decorate
 
 
+#: Every error body: ``{"detail": "..."}``, or field errors ``{field: ["message", ...]}``
+#: (a list field's errors can be nested by position), shaped by the host's exception handler.
+ERROR_BODY = {"type": "object", "description": "An error: `detail`, or messages keyed by field name"}
+
+#: Answers any endpoint can give, besides its own.
+COMMON_ERRORS = {
+    403: (ERROR_BODY, "Not allowed (not signed in, or lacking the permission)"),
+    429: (ERROR_BODY, "Rate limit reached; Retry-After says when to try again"),
+}
+
+
 def describe(summary, request=None, responses=None, description=""):
-    """``extend_schema`` with ``{status: (serializer, text)}`` responses."""
+    """``extend_schema`` with ``{status: (serializer or schema, text)}`` responses, plus the common errors."""
     if OpenApiResponse is None:
         return extend_schema()
-    built = {code: OpenApiResponse(response=ser, description=text) for code, (ser, text) in (responses or {}).items()}
+    built = {code: OpenApiResponse(response=body, description=text)
+             for code, (body, text) in {**COMMON_ERRORS, **(responses or {})}.items()}
     return extend_schema(summary=summary, description=description, request=request, responses=built)

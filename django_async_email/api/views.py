@@ -22,12 +22,12 @@ from ..status import system_status
 from . import serializers as s
 from .errors import AlreadyVerified, drf_error
 from .permissions import permission_classes_for
-from .schema import describe
+from .schema import ERROR_BODY, describe
 from .throttles import PerAddressThrottle, PerIPThrottle, PerUserThrottle, throttle
 
 RESET_REQUESTED = "If an account uses this address, a password reset email is on its way."
 VERIFICATION_REQUESTED = "If an account with this address needs verifying, a verification email is on its way."
-ERRORS = (s.DetailSerializer, "Field errors, keyed by field name")
+ERRORS = (ERROR_BODY, "Field errors keyed by field name, or a detail")
 
 
 class EmailAPIView(APIView):
