@@ -16,6 +16,7 @@ from .delivery.build.messages import DEFAULT_TEMPLATES
 from .delivery.retry import longest_retry_delay
 from .delivery.send.connection import backend_path, mailer_alias, mailers_configured
 from .exceptions import AsyncEmailConfigurationError
+from .outbox.kinds import SWEEP
 from .outbox.publishing import current_celery_app
 from .outbox.routing import queue_names
 
@@ -123,11 +124,13 @@ def check_delivery_safety(**kwargs):
                      "ASYNC_EMAIL['RETRY_BACKOFF_MAX'] / CELERY_TASK_TIME_LIMIT.",
                 id=_id("W005"),
             ))
-    if time_limit and app_settings.LEASE_SECONDS <= time_limit:
+    send_timeout = app_settings.SEND_TIMEOUT or 0
+    if app_settings.LEASE_SECONDS <= 1.5 * send_timeout:
         messages.append(checks.Warning(
-            f"ASYNC_EMAIL['LEASE_SECONDS'] ({app_settings.LEASE_SECONDS}) is not longer than the task time limit "
-            f"({time_limit}): with acks_late, a redelivered task could take rows another worker is still sending.",
-            hint="Make LEASE_SECONDS longer than CELERY_TASK_TIME_LIMIT; the lease is the idempotency guard.",
+            f"ASYNC_EMAIL['LEASE_SECONDS'] ({app_settings.LEASE_SECONDS}) is not more than 1.5 times SEND_TIMEOUT "
+            f"({send_timeout:g}): a worker renews its rows' lease every third of it, and one send that waits for "
+            f"the whole timeout could let the lease run out while the rows are still being sent.",
+            hint="Raise LEASE_SECONDS (60 by default) or lower SEND_TIMEOUT (30 by default).",
             id=_id("W006"),
         ))
     declared = conf.task_queues
@@ -212,6 +215,22 @@ def check_invited_user_creation(**kwargs):
     )]
 
 
+def check_sweeper_scheduled(**kwargs):
+    """With the in-worker sweep off, something else must run the sweeper."""
+    if not _settings_ok() or app_settings.SWEEP_IN_WORKER:
+        return []
+    schedule = current_celery_app().conf.beat_schedule or {}
+    if any(entry.get("task") == SWEEP.task_name for entry in schedule.values()):
+        return []
+    return [checks.Warning(
+        "ASYNC_EMAIL['SWEEP_IN_WORKER'] is off and CELERY_BEAT_SCHEDULE has no entry for "
+        f"{SWEEP.task_name}: emails of a dead worker or a lost publish would never be sent.",
+        hint="Schedule the task in beat (every 30-60 s), run `manage.py requeue_stuck_emails` from cron, "
+             "or turn SWEEP_IN_WORKER back on.",
+        id=_id("W011"),
+    )]
+
+
 def check_proxies(**kwargs):
     """The REST API's per-IP limits need to know the proxies; the default trusts none."""
     if not _settings_ok() or "rest_framework" not in settings.INSTALLED_APPS:
@@ -261,7 +280,7 @@ def _settings_ok() -> bool:
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
     check_templates, check_user_model, check_user_types, check_adapter, check_invited_user_creation,
-    check_delivery_safety, check_proxies,
+    check_delivery_safety, check_proxies, check_sweeper_scheduled,
     check_api_permissions,
 ]
 

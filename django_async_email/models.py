@@ -58,6 +58,9 @@ class Broadcast(models.Model):
     task_id = models.CharField(_("task id"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    #: Held by the fan-out while it runs, renewed every chunk; a fan-out whose lease ran out
+    #: died, and the sweeper starts it again (it goes on after the last chunk written).
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("broadcast")
@@ -209,6 +212,9 @@ class OutboxEmail(models.Model):
             models.Index(fields=["status", "created_at"], name="async_email_status_created"),
             # Broadcast progress checks probe this, so their cost does not grow with the audience.
             models.Index(fields=["broadcast", "status"], name="async_email_broadcast_status"),
+            # The sweep's look for rows of dead workers reads this index only.
+            models.Index(fields=["status", "lease_expires_at"], name="async_email_status_lease"),
+            models.Index(fields=["status", "updated_at"], name="async_email_status_updated"),
         ]
         constraints = [
             # Re-running a fan-out adds no second row for the same user.
@@ -220,6 +226,22 @@ class OutboxEmail(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient} ({self.get_status_display()})"
+
+
+class SweeperLease(models.Model):
+    """Which worker sweeps, until when: one row per job, so only one worker of the fleet
+    runs the recovery sweep at a time, on every database."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("sweeper lease")
+        verbose_name_plural = _("sweeper leases")
+
+    def __str__(self):
+        return f"{self.name}: {self.holder} until {self.expires_at}"
 
 
 class FlowEvent(models.Model):

@@ -15,6 +15,7 @@ from typing import TypedDict
 
 from celery import shared_task
 
+from .delivery import sweep_timer  # noqa: F401  (connects the in-worker recovery sweep to worker_ready)
 from .delivery.address_lookup import resolve_address_requests
 from .delivery.pipeline import deliver_emails
 from .delivery.sweeper import requeue_stuck_emails

@@ -185,9 +185,11 @@ def seed_users(artists: int) -> dict[str, int]:
             new_users.append(user_model(
                 username=username, email=f"{username}@example.com", first_name=user_type, last_name=f"{n:03d}",
                 user_type=user_type, email_verified=n % 2 == 0, language="fr" if n % 10 == 0 else "en",
+                is_staff=user_type == "Admin",  # admins may invite any user type
                 password=make_password(None),  # no login for demo users
             ))
     user_model.objects.bulk_create(new_users, batch_size=500)
+    user_model.objects.filter(user_type="Admin").update(is_staff=True)  # also in a database of an older run
     counts = {t: user_model.objects.filter(user_type=t).count() for t in wanted}
     step(f"Users: {', '.join(f'{n} {t}s' for t, n in counts.items())} ({len(new_users)} new)")
     return counts

@@ -141,6 +141,11 @@ ASYNC_EMAIL = {
     "BULK_CHUNK_SIZE": 50,
     "NUM_PROXIES": 0,  # no proxy in front: the client is REMOTE_ADDR
     "LEASE_SECONDS": int(os.environ.get("ASYNC_EMAIL_TEST_LEASE_SECONDS", "600")),
+    # Off for the shared worker, so tests that run the sweeper themselves see only their own
+    # sweeps; the self-healing tests start workers with it on.
+    "SWEEP_IN_WORKER": os.environ.get("ASYNC_EMAIL_TEST_SWEEP_IN_WORKER") == "1",
+    "SWEEP_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_SWEEP_EVERY", "30")),
+    "STUCK_AFTER": int(os.environ.get("ASYNC_EMAIL_TEST_STUCK_AFTER", "60")),
     "RECORD_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_RECORD_EVERY", "50")),
 }
 if os.environ.get("ASYNC_EMAIL_TEST_FLOW_METHOD"):
@@ -177,5 +182,9 @@ elif _broker == "amqp":
 else:
     raise RuntimeError(f"ASYNC_EMAIL_TEST_BROKER must be filesystem, redis or amqp, not {_broker!r}")
 CELERY_TASK_ACKS_LATE = False
+# The test project schedules the sweeper itself, as a host with SWEEP_IN_WORKER off would
+# (no beat runs in the tests; they call the sweeper when they need it).
+CELERY_BEAT_SCHEDULE = {"requeue-stuck-emails": {"task": "django_async_email.tasks.requeue_stuck_emails_task",
+                                                 "schedule": 30.0}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -120,7 +120,8 @@ def test_validate_email_configuration_reports_the_same_findings(settings, email_
 def celery_conf():
     from tests.celery_app import app
 
-    saved = {k: app.conf[k] for k in ("broker_url", "broker_transport_options", "task_time_limit", "task_queues")}
+    saved = {k: app.conf[k] for k in ("broker_url", "broker_transport_options", "task_time_limit", "task_queues",
+                                      "beat_schedule")}
     yield app.conf
     for key, value in saved.items():
         app.conf[key] = value
@@ -141,12 +142,23 @@ def test_retry_delays_beyond_the_redis_visibility_timeout(celery_conf, settings)
     assert [m.id for m in run(our_checks.check_delivery_safety)] == ["django_async_email.W005"]
 
 
-def test_lease_shorter_than_the_task_time_limit(celery_conf, settings):
-    celery_conf.task_time_limit = 1200
-    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "LEASE_SECONDS": 600}
+def test_a_lease_too_short_for_one_send_timeout(celery_conf, settings):
+    # Renewed every third of the lease, a lease must outlast a third of itself plus one
+    # send that waits for the whole SEND_TIMEOUT; the task time limit no longer matters.
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "LEASE_SECONDS": 40, "SEND_TIMEOUT": 30}
     assert [m.id for m in run(our_checks.check_delivery_safety)] == ["django_async_email.W006"]
-    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "LEASE_SECONDS": 1800}
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "LEASE_SECONDS": 60}
+    celery_conf.task_time_limit = 1200
     assert run(our_checks.check_delivery_safety) == []
+
+
+def test_a_check_warns_when_nothing_sweeps(celery_conf, settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SWEEP_IN_WORKER": False}
+    celery_conf.beat_schedule = {}
+    assert [m.id for m in our_checks.check_sweeper_scheduled()] == ["django_async_email.W011"]
+    celery_conf.beat_schedule = {"sweep": {"task": "django_async_email.tasks.requeue_stuck_emails_task",
+                                           "schedule": 30}}
+    assert our_checks.check_sweeper_scheduled() == []
 
 
 def test_queue_without_a_consumer_in_the_declared_queues(celery_conf):

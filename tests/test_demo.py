@@ -86,7 +86,7 @@ def test_demo_delivers_one_message_per_recipient_and_runs_again(tmp_path):
     assert recipients_of(messages, "Confirm your email address for ZamIO") == {"artist001@example.com": 1}
     assert recipients_of(messages, "Reset your password on ZamIO") == {"artist001@example.com": 1}
     assert recipients_of(messages, "Welcome to ZamIO") == {"publisher001@example.com": 1}
-    assert recipients_of(messages, "Admin 001 invited you to join ZamIO") == {"new.publisher@example.com": 1}
+    assert recipients_of(messages, "You are invited to join ZamIO") == {"new.publisher@example.com": 1}
 
     # A second run reuses the users and delivers a new set of emails.
     second = run_demo(tmp_path)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..models import OutboxEmail
 from .build.compose import build_message, stale_recipient
 from .claim import claim_emails
-from .record import mark_sent, record_outcomes
+from .record import mark_sent, record_outcomes, renew_lease
 from .report import DeliveryReport
 from .send.classify import TRANSIENT, classify_send_error, describe_error
 from .send.connection import open_connection
@@ -58,6 +59,8 @@ class SendRun:
         self.sender = Sender(connection)
         #: sent rows not yet written back
         self.unrecorded: list[int] = []
+        #: when the lease of the rows was last extended (the claim set it)
+        self.leased_at = time.monotonic()
 
     def run(self, rows: list[OutboxEmail]) -> None:
         try:
@@ -111,6 +114,17 @@ class SendRun:
     def send(self, ready: list[tuple[OutboxEmail, object]]) -> None:
         for row, message in ready:
             self.take(row, self.sender.send(message))
+            self.keep_lease()
+
+    def keep_lease(self, *, recording: bool = False) -> None:
+        """Extend the rows' lease at least every ``LEASE_SECONDS / 3`` while this run sends, so
+        a slow batch keeps its rows and the lease can stay short: a row whose worker died is
+        claimable again within one lease. A recording step renews it too once a sixth of the
+        lease has passed (renewing at every step would rewrite every held row each time)."""
+        elapsed = time.monotonic() - self.leased_at
+        if elapsed >= app_settings.LEASE_SECONDS / (6 if recording else 3):
+            renew_lease(self.token)
+            self.leased_at = time.monotonic()
 
     def take(self, row: OutboxEmail, outcome: Outcome) -> None:
         """Put one row's outcome in the report."""
@@ -148,3 +162,4 @@ class SendRun:
         if self.unrecorded:
             mark_sent(self.token, self.unrecorded, self.report.errors)
             self.unrecorded.clear()
+            self.keep_lease(recording=True)

@@ -10,6 +10,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from .. import signals
+from ..conf import app_settings
 from ..models import OutboxEmail, Status
 from ..outbox.broadcasts import update_broadcast_states
 from .report import DeliveryReport
@@ -35,6 +36,13 @@ def mark_sent(token: str, ids, errors: dict[int, str], now=None) -> None:
             status=Status.SENT, sent_at=now, last_error=error_case(ids, errors),
             claim_token="", lease_expires_at=None, updated_at=now,
         )
+
+
+def renew_lease(token: str, now=None) -> int:
+    """Extend the lease of every row this run still holds by ``LEASE_SECONDS`` (one UPDATE)."""
+    now = now or timezone.now()
+    return OutboxEmail.objects.filter(claim_token=token, status=Status.SENDING).update(
+        lease_expires_at=now + timedelta(seconds=app_settings.LEASE_SECONDS))
 
 
 def record_outcomes(token: str, rows, report: DeliveryReport) -> None:

@@ -1,8 +1,10 @@
 """Recover accepted emails whose task never ran: lost publishes and dead workers.
 
-Run it periodically (the ``requeue_stuck_emails_task`` in Celery beat, or the
-``requeue_stuck_emails`` command from cron). It is safe to run at any time and as often
-as you like: it only republishes rows, and delivery sends a row at most once.
+The workers run it themselves every ``SWEEP_EVERY`` seconds (``delivery.sweep_timer``),
+one worker of the fleet at a time (``sweep_if_ours`` takes a lease row first); a host can
+run it from Celery beat or cron instead (``requeue_stuck_emails_task``, the
+``requeue_stuck_emails`` command). It is safe to run at any time and as often as you
+like: it only republishes rows, and delivery sends a row at most once.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import Broadcast, OutboxEmail, Status
+from ..models import Broadcast, OutboxEmail, Status, SweeperLease
 from ..outbox import kinds
 from ..outbox.publishing import new_task_id, publish_now
 
@@ -44,7 +47,7 @@ def requeue_stuck_emails(*, stuck_after: int | None = None, now=None, dry_run: b
     expired = release_expired_leases(now, report, dry_run=dry_run)
     for route, ids in stuck_rows(cutoff, expired, dry_run=dry_run).items():
         republish(route, ids, now, report, dry_run=dry_run)
-    restart_lost_fan_outs(cutoff, report, dry_run=dry_run)
+    restart_lost_fan_outs(now, cutoff, report, dry_run=dry_run)
     result = asdict(report)
     if any(result.values()):
         logger.warning("Sweeper: %s", result)
@@ -98,10 +101,46 @@ def republish(route: kinds.TaskRoute, ids: list[int], now, report: SweepReport, 
             logger.exception("Sweeper could not publish %s; will try again on the next run", route.task_name)
 
 
-def restart_lost_fan_outs(cutoff, report: SweepReport, *, dry_run: bool) -> None:
-    """Publish the fan-out again for broadcasts that never got their rows."""
-    lost = Broadcast.objects.filter(state=Broadcast.State.QUEUED, total__isnull=True, created_at__lt=cutoff)
-    for broadcast in lost:
+def restart_lost_fan_outs(now, cutoff, report: SweepReport, *, dry_run: bool) -> None:
+    """Publish the fan-out again for broadcasts that do not have all their rows: the fan-out
+    died (its lease ran out) or never started (its publish was lost)."""
+    unfinished = Broadcast.objects.filter(total__isnull=True).exclude(state=Broadcast.State.CANCELLED)
+    lost = unfinished.filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, created_at__lt=cutoff))
+    for pk in lost.values_list("pk", flat=True):
         report.broadcasts_restarted += 1
         if not dry_run:
-            publish_now(kinds.FAN_OUT, broadcast.pk)
+            # Held for one lease, so the next sweep does not publish it again meanwhile.
+            Broadcast.objects.filter(pk=pk).update(lease_expires_at=now + timedelta(seconds=app_settings.LEASE_SECONDS))
+            publish_now(kinds.FAN_OUT, pk)
+
+
+SWEEPER = "sweeper"
+
+
+def take_sweeper_lease(holder: str, *, seconds: float, now=None) -> bool:
+    """Whether ``holder`` may sweep now: it holds the fleet's one sweeper lease for ``seconds``.
+
+    A conditional UPDATE (the lease ran out, or is ``holder``'s own), or the first INSERT:
+    two workers cannot both win, on any database.
+    """
+    now = now or timezone.now()
+    until = now + timedelta(seconds=seconds)
+    taken = SweeperLease.objects.filter(Q(expires_at__lt=now) | Q(holder=holder), name=SWEEPER).update(
+        holder=holder, expires_at=until)
+    if taken:
+        return True
+    try:
+        with transaction.atomic():
+            SweeperLease.objects.create(name=SWEEPER, holder=holder, expires_at=until)
+    except IntegrityError:  # another worker holds it
+        return False
+    return True
+
+
+def sweep_if_ours(holder: str, *, now=None) -> dict | None:
+    """One sweep, if ``holder`` wins the lease; ``None`` when another worker sweeps."""
+    # A little longer than the interval: the holder renews it every sweep; if it dies,
+    # another worker takes over half an interval later.
+    if not take_sweeper_lease(holder, seconds=app_settings.SWEEP_EVERY * 1.5, now=now):
+        return None
+    return requeue_stuck_emails(now=now)

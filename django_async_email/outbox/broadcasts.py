@@ -121,10 +121,6 @@ def cancel_broadcast(broadcast_id: int) -> int:
         )
 
 
-def is_cancelled(broadcast_id: int) -> bool:
-    return Broadcast.objects.filter(pk=broadcast_id, state=Broadcast.State.CANCELLED).exists()
-
-
 def _finish(broadcast: Broadcast, **fields) -> None:
     Broadcast.objects.using(broadcast._state.db).filter(pk=broadcast.pk).update(
         state=Broadcast.State.DONE, finished_at=timezone.now(), **fields)

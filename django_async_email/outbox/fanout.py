@@ -7,8 +7,10 @@ publishes one send task per chunk, like the Python API does for a short list.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from ..accounts.recipients import recipients_of_types, recipients_with_ids
@@ -16,7 +18,7 @@ from ..accounts.users import email_field_name
 from ..conf import app_settings
 from ..models import Broadcast, Kind, OutboxEmail, Status
 from . import kinds
-from .broadcasts import is_cancelled, update_broadcast_states
+from .broadcasts import update_broadcast_states
 from .chunk_insert import insert_chunk
 from .publishing import message_id_domain, new_message_id, new_task_id, publish_on_commit
 from .rows import outbox_db
@@ -27,7 +29,7 @@ logger = logging.getLogger(__name__)
 CHUNK_ROUTE = kinds.NOTIFICATION.bulk()
 
 
-def recipient_batches(broadcast: Broadcast, chunk_size: int):
+def recipient_batches(broadcast: Broadcast, chunk_size: int, *, after=None):
     """Yield lists of ``(pk, address)``, ``chunk_size`` at a time, in primary key order.
 
     User types are read with keyset pagination (``pk > last``): memory stays flat and no
@@ -44,7 +46,7 @@ def recipient_batches(broadcast: Broadcast, chunk_size: int):
                 yield batch
         return
     users = recipients_of_types(broadcast.user_types).order_by("pk").values_list("pk", email_field)
-    last_pk = None
+    last_pk = after
     while True:
         page = users if last_pk is None else users.filter(pk__gt=last_pk)
         batch = list(page[:chunk_size])
@@ -52,6 +54,25 @@ def recipient_batches(broadcast: Broadcast, chunk_size: int):
             return
         last_pk = batch[-1][0]
         yield batch
+
+
+def resume_point(broadcast: Broadcast) -> tuple[int, object]:
+    """``(rows written, last user id)``: a fan-out to user types started again (its worker
+    died) goes on after the last chunk it wrote; each chunk is one INSERT, so a chunk is
+    either all there or not at all. An id list is read again from its start, and the
+    uniqueness rule skips what exists."""
+    if broadcast.user_ids is not None:
+        return 0, None
+    written = OutboxEmail.objects.filter(broadcast=broadcast).aggregate(count=Count("id"), last=Max("user_id"))
+    return written["count"], written["last"]
+
+
+def hold_lease(broadcast_id: int) -> bool:
+    """Renew the fan-out's lease on the broadcast; ``False`` if it was cancelled (one UPDATE,
+    which is also the cancel check between chunks)."""
+    expires = timezone.now() + timedelta(seconds=app_settings.LEASE_SECONDS)
+    return bool(Broadcast.objects.filter(pk=broadcast_id).exclude(state=Broadcast.State.CANCELLED)
+                .update(lease_expires_at=expires))
 
 
 def fan_out(broadcast_id: int) -> dict:
@@ -68,9 +89,10 @@ def fan_out(broadcast_id: int) -> dict:
     if broadcast.state == Broadcast.State.CANCELLED:
         return {"chunks": 0, "recipients": 0}
 
-    recipients = chunks = 0
-    for batch in recipient_batches(broadcast, app_settings.BULK_CHUNK_SIZE):
-        if is_cancelled(broadcast.pk):
+    recipients, last_pk = resume_point(broadcast)
+    chunks = 0
+    for batch in recipient_batches(broadcast, app_settings.BULK_CHUNK_SIZE, after=last_pk):
+        if not hold_lease(broadcast.pk):
             logger.info("Broadcast %s was cancelled during fan-out", broadcast.pk)
             return {"chunks": chunks, "recipients": recipients}
         recipients += len(batch)
@@ -79,7 +101,7 @@ def fan_out(broadcast_id: int) -> dict:
 
     Broadcast.objects.filter(pk=broadcast.pk).exclude(state=Broadcast.State.CANCELLED).update(
         total=recipients, state=Broadcast.State.SENDING if recipients else Broadcast.State.DONE,
-        finished_at=None if recipients else timezone.now(),
+        finished_at=None if recipients else timezone.now(), lease_expires_at=None,
     )
     # Chunks may all have been sent while the fan-out was still running.
     update_broadcast_states([broadcast.pk])

@@ -117,4 +117,4 @@ def test_the_checks_an_adopter_sees(capsys):
     management.call_command("check", "--tag", "django_async_email")
     out = capsys.readouterr()
     assert "W008" in out.out + out.err  # create_user() takes no user type: set afterwards, documented
-    assert "W006" not in out.out + out.err  # the time limit is below the lease, as the guide says
+    assert "W006" not in out.out + out.err  # the defaults: the lease outlasts a send timeout
