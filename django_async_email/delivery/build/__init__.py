@@ -1,0 +1,1 @@
+"""Build step: turn a claimed row into a ready message (message classes, rendering, links, tokens)."""

@@ -1,0 +1,82 @@
+"""Build step: turn one claimed row into a ready ``EmailMultiAlternatives``, or say why not.
+
+The context comes from the broadcast, the row and the adapter; invitation tokens are minted
+here (only their hash is stored) and the signed link tokens by the message classes, so no
+token exists before the email is rendered.
+"""
+
+from __future__ import annotations
+
+from ...accounts import tokens
+from ...accounts.users import email_of, greeting_name, language_of, user_type_of
+from ...adapter import get_adapter
+from ...conf import app_settings
+from ...models import Invitation, Kind, OutboxEmail
+
+#: Kinds whose link token is bound to the account's current address.
+ADDRESS_BOUND_KINDS = (Kind.VERIFICATION, Kind.PASSWORD_RESET)
+
+
+def stale_recipient(email: OutboxEmail) -> str:
+    """Why a row must not be sent any more ("" if it may be).
+
+    A verification or reset link is minted for the address the account has now; sending it
+    to the address the row was queued for, after the account changed address, would hand
+    the old address a link that acts on the new one.
+    """
+    if email.kind not in ADDRESS_BOUND_KINDS or email.user_id is None and email.context.get("lookup"):
+        return ""
+    if email.user is None:
+        return "The account no longer exists."
+    if email_of(email.user).casefold() != email.recipient.casefold():
+        return "The account's email address changed after this email was queued."
+    return ""
+
+
+def mint_invitation_token(email: OutboxEmail) -> str:
+    """Mint a fresh invitation token and store only its hash; the raw token goes in the email."""
+    token = tokens.make_invitation_token()
+    # A deleted invitation leaves invitation_id None, which Django matches to no row; the plugin rejects None.
+    Invitation.objects.filter(pk=email.invitation_id).update(  # type: ignore[misc]  # Django allows pk=None
+        token_hash=tokens.hash_invitation_token(token))
+    return token
+
+
+def message_context(email: OutboxEmail, adapter) -> dict:
+    """The template context of a row: the caller's extra context, then ours, then the adapter's."""
+    broadcast = email.broadcast
+    # The caller's extra context first, so it can add variables but not replace ours.
+    context = dict(broadcast.context) if broadcast is not None else {}
+    context.update(
+        user=email.user, recipient=email.recipient, email_type=email.email_type,
+        site_name=app_settings.site_name, greeting_name=greeting_name(email.user), **email.context,
+    )
+    if broadcast is not None:
+        context.update(subject=broadcast.subject, message=broadcast.message, email_type=broadcast.email_type)
+    if email.kind == Kind.INVITATION:
+        context["token"] = mint_invitation_token(email)
+    context.update(adapter.get_extra_context(email, email.user))
+    return context
+
+
+def build_message(email: OutboxEmail, adapter=None, connection=None):
+    """Render one row into a ready-to-send ``EmailMultiAlternatives``."""
+    adapter = adapter or get_adapter()
+    user = email.user
+    template_name = email.broadcast.template_name if email.broadcast is not None else None
+    # The context first (the adapter's get_extra_context, the invitation token), then the class.
+    context = message_context(email, adapter)
+    message_class = adapter.get_message_class(email.kind)
+    message = message_class(
+        context=context,
+        template_name=template_name or email.context.get("template_name"),
+        user_type=user_type_of(user) or email.context.get("user_type", ""),
+        language=language_of(user),
+        connection=connection,
+    )
+    message.render()
+    message.to = [email.recipient]
+    message.bcc = list(adapter.get_bcc(email))
+    message.from_email = adapter.get_from_email(email)
+    message.extra_headers = {**adapter.get_extra_headers(email), "Message-ID": email.message_id}
+    return message
