@@ -5,14 +5,22 @@ Python's ``email`` parser with ``email.policy.default`` is the judge throughout.
 """
 
 import logging
+import re
 
 import pytest
 
 from django_async_email import email_utils
+from django_async_email.delivery.build.messages import NotificationEmail
+from django_async_email.delivery.headers import quoted_mailbox
+from django_async_email.delivery.pipeline import deliver_emails
 from django_async_email.delivery.send.wire import WireWriter
 from django_async_email.exceptions import InvalidEmailInput
+from django_async_email.models import OutboxEmail
+from tests.adapters import ConfigurableAdapter
 from tests.test_wire import CASES, make_message
-from tests.wire_judge import mailboxes, parse, smtp_violations
+from tests.wire_judge import mailboxes, parse, raw_header, smtp_violations
+
+LOOKALIKE = "=?utf-8?q?=0D=0AX-Inj:_1?="
 
 # --- Text the Python API refuses when an email is queued ------------------------------------------
 
@@ -63,7 +71,7 @@ SPACED_VALUES = [
     "trailing space é ",
     "日本語" * 40,
     "é" + "x" * 200,
-    "=?utf-8?q?=0D=0AX-Inj:_1?=",
+    LOOKALIKE,
     "a\u2028b\x85c\x0bd",
 ]
 
@@ -98,3 +106,132 @@ def test_fast_path_leaves_a_malformed_from_to_django_with_one_log_line_per_batch
             message.from_email = from_email
             assert writer.write(message) is None
     assert len(caplog.records) <= 1 and all(r.levelno <= logging.INFO and not r.exc_info for r in caplog.records)
+
+
+# --- Django's path: the package writes the same headers, and bodies fit SMTP --------------------
+
+def package_message(subject="Hello", body="Hi Ann,\nplain text.\n", html="<p>Hi Ann</p>",
+                    from_email="ZamIO <no-reply@zamio.test>", headers=None, reply_to=()):
+    """A message as the build step leaves it: rendered (here set directly) and addressed."""
+    message = NotificationEmail(context={})
+    message.subject, message.body, message.html = subject, body, html
+    message._attach_body()
+    message.to, message.from_email, message.reply_to = ["ann@example.com"], from_email, list(reply_to)
+    message.extra_headers = {**(headers or {}), "Message-ID": "<abc123@zamio.test>"}
+    return message
+
+
+def use_adapter(settings, fast=True):
+    """Send through ``ConfigurableAdapter``, on the fast path or Django's."""
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "FAST_SMTP_PATH": fast,
+                            "ADAPTER": "tests.adapters.ConfigurableAdapter"}
+
+
+def django_bytes(message) -> bytes:
+    """What Django's SMTP backend hands to ``sendmail``."""
+    return message.message().as_bytes(linesep="\r\n")
+
+
+HEADER_CASES = [
+    ("Subject", lambda value: {"subject": value}, lambda data: str(parse(data)["Subject"])),
+    ("X-Tag", lambda value: {"headers": {"X-Tag": value}}, lambda data: str(parse(data)["X-Tag"])),
+    ("From", lambda value: {"from_email": quoted_mailbox(f"{value} <a@zamio.test>")},
+     lambda data: mailboxes(data, "From")[0][0]),
+]
+
+
+@pytest.mark.parametrize("value", [*SPACED_VALUES, "x" * 1200, "Tab\there"])
+@pytest.mark.parametrize("name, fields, read", HEADER_CASES, ids=[case[0] for case in HEADER_CASES])
+def test_djangos_path_writes_the_headers_the_fast_path_writes(name, fields, read, value):
+    message = package_message(**fields(value.strip() if name == "From" else value))
+    django_data, wire_data = django_bytes(message), WireWriter().write(message).data
+    assert read(django_data) == read(wire_data) == (value.strip() if name == "From" else value)
+    assert raw_header(django_data, name) == raw_header(wire_data, name)
+    assert smtp_violations(django_data, ["BODY=8BITMIME"]) == []
+    assert "X-Inj" not in parse(django_data)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0b", "\x0c", "\x85", "\x1c"])
+@pytest.mark.parametrize("html", [None, "<p>html</p>"])
+def test_a_long_line_with_characters_python_splits_lines_at_fits_smtp_on_both_paths(separator, html):
+    # One line of 1,800 bytes on the wire, which str.splitlines cuts into pieces of 400.
+    body = ("y" * 400 + separator) * 4 + "end"
+    message = package_message(body=body, html=html if html is None else html + body)
+    for data in (django_bytes(message), WireWriter().write(message).data):
+        assert smtp_violations(data, ["BODY=8BITMIME"]) == []
+        plain = parse(data).get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n")
+        assert plain == body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fast", [True, False])
+def test_encoded_word_look_alikes_reach_the_wire_as_data_on_both_paths(fast, settings, smtp_backend, make_user,
+                                                                       published, monkeypatch):
+    use_adapter(settings, fast)
+    monkeypatch.setattr(ConfigurableAdapter, "from_email", '"{first_name} at ZamIO" <no-reply@zamio.test>')
+    monkeypatch.setattr(ConfigurableAdapter, "extra_headers", {"X-Campaign": LOOKALIKE})
+    user = make_user(first_name=LOOKALIKE)
+    email_utils.send_notification_to_users([user.pk], f"News {LOOKALIKE}", "Body")
+    assert len(deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True))).sent) == 1
+    (received,) = smtp_backend.received
+    parsed = parse(received.data)
+    assert str(parsed["Subject"]) == f"News {LOOKALIKE}" and str(parsed["X-Campaign"]) == LOOKALIKE
+    assert mailboxes(received.data, "From") == [(f"{LOOKALIKE} at ZamIO", "no-reply@zamio.test")]
+    assert "X-Inj" not in parsed and not any("\r" in str(v) or "\n" in str(v) for v in parsed.values())
+    assert LOOKALIKE in parsed.get_body(("plain",)).get_content()  # the greeting, as text
+    assert LOOKALIKE.encode() not in received.data.split(b"\r\n\r\n", 1)[0]
+    assert bool(re.search(rb'boundary="==async-email-[0-9a-f]{32}-\d+=="', received.data)) is fast
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("headers, error", [
+    ({"X Bad": "v"}, "'X Bad' is not a header name"),
+    ({"X:Colon": "v"}, "'X:Colon' is not a header name"),
+    ({"X-Tag": "one", "x-tag": "two"}, "'X-Tag' and 'x-tag' are one field"),
+    ({"Content-Type": "text/html"}, "the message's own"),
+    ({"X-Note": "one\r\nBcc: victim@example.com"}, "cannot contain line breaks"),
+    ({"List-Unsubscribe": "<https://zamio.test/u/" + "x" * 1200 + ">"}, "longer than 998"),
+    ({"List-Unsubscribe": "<https://zamio.test/u/é>"}, "must be printable ASCII"),
+], ids=["space", "colon", "case", "mime", "line-break", "long-url", "non-ascii-url"])
+def test_a_header_no_path_can_write_fails_the_row_and_nothing_is_sent(fast, headers, error, settings, smtp_backend,
+                                                                     make_user, published, monkeypatch, caplog):
+    use_adapter(settings, fast)
+    monkeypatch.setattr(ConfigurableAdapter, "extra_headers", headers)
+    email_utils.send_notification_to_users([make_user().pk], "Hello", "Body")
+    report = deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    row = OutboxEmail.objects.get()
+    assert report.failed == [row.pk] and row.status == "failed"
+    assert row.last_error.startswith("Rendering failed: HeaderError:") and error in row.last_error
+    assert smtp_backend.received == []
+    assert not any(record.exc_info for record in caplog.records)  # a refusal, not a crash
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("from_email", [". <no-reply@zamio.test> ,", "  . <no-reply@zamio.test> (a>",
+                                        "(.<). <no-reply@zamio.test> (:]\\[", "<no-reply@zamio.test",
+                                        "=?utf-8?q?x?= <no-reply@zamio.test> (c)", "josé@zamio.test"])
+def test_a_from_no_path_can_send_fails_each_row_with_a_clear_error(from_email, settings, smtp_backend, make_user,
+                                                                  published, monkeypatch, caplog):
+    use_adapter(settings)
+    monkeypatch.setattr(ConfigurableAdapter, "from_email", from_email)
+    email_utils.send_notification_to_users([make_user().pk, make_user().pk], "Hello", "Body")
+    deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    for row in OutboxEmail.objects.all():
+        assert row.status == "failed" and "is not one the package can send" in row.last_error
+    assert smtp_backend.received == [] and not any(record.exc_info for record in caplog.records)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_name_with_special_characters_is_one_mailbox_on_both_paths(fast, settings, smtp_backend, make_user,
+                                                                    published, monkeypatch):
+    use_adapter(settings, fast)
+    monkeypatch.setattr(ConfigurableAdapter, "from_email", "Doe, John (Support) <no-reply@zamio.test>")
+    monkeypatch.setattr(ConfigurableAdapter, "extra_headers", {"message-id": "<adapters-own@zamio.test>"})
+    email_utils.send_notification_to_users([make_user().pk], "Hello", "Body")
+    deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    (received,) = smtp_backend.received
+    assert received.mail_from == "no-reply@zamio.test"
+    assert mailboxes(received.data, "From") == [("Doe, John (Support)", "no-reply@zamio.test")]
+    assert parse(received.data)["Message-ID"] == OutboxEmail.objects.get().message_id  # always the row's own

@@ -54,11 +54,14 @@ def _phrase(raw: str) -> str:
 
 
 def smtp_violations(data: bytes, mail_options=()) -> list[str]:
-    """What is wrong with ``data`` as the content of an SMTP DATA command ([] if nothing)."""
+    """What is wrong with ``data`` as the content of an SMTP DATA command ([] if nothing).
+
+    As ``smtplib`` sends it: it ends the data with CRLF if it does not end with one.
+    """
     problems = []
     if not data.endswith(b"\r\n"):
-        problems.append("does not end in CRLF")
-    lines = data.split(b"\r\n")
+        data += b"\r\n"
+    lines = data[:-2].split(b"\r\n")
     if any(b"\r" in line or b"\n" in line for line in lines):
         problems.append("has a bare CR or LF")
     longest = max(map(len, lines))

@@ -125,27 +125,55 @@ def address_lines(name: str, mailboxes: list[tuple[str, str]]) -> list[str]:
 def parse_mailbox(value) -> tuple[str, str] | None:
     """``(display name, addr-spec)`` of ``addr`` or ``name <addr>``, the domain in IDNA.
 
-    ``None`` for anything else (groups, comments, several addresses, a quoted local part,
-    unbalanced quotes or brackets): the email package or Django decides about those.
+    The name may be quoted; unquoted, it is everything before ``<`` (special characters
+    and all: it is written quoted or encoded). ``None`` for anything else: a comment after
+    the address, a group, several addresses, a quoted or non-ASCII local part, a stray
+    quote or bracket.
     """
-    if not isinstance(value, str) or "\r" in value or "\n" in value:
+    parts = _mailbox_parts(value)
+    if parts is None:
         return None
-    match = MAILBOX.match(value)
-    if match is None:
-        return None
-    address = match["angle"] or match["bare"]
-    name = (match["name"] or "").strip()
-    quoted = QUOTED_NAME.match(name)
-    if quoted:
-        name = re.sub(r"\\(.)", r"\1", quoted[1], flags=re.S)
-    elif NAME_SPECIALS & set(name):
-        return None
-    local, _at, domain = address.rpartition("@")
+    name, _quoted, local, domain = parts
     try:
         address = f"{local}@{punycode(domain)}"
     except UnicodeError:
         return None
     return (name, address) if PLAIN_ADDRESS.match(address) and DOT_ATOM.match(local) else None
+
+
+def quoted_mailbox(value: str) -> str:
+    """``value`` (which ``parse_mailbox`` reads) written so that every parser, Django's and
+    the email package's among them, reads the same mailbox from it.
+
+    A display name with special characters is quoted, and in a quoted name ``=?`` is
+    written ``=\\?``: the email package decodes encoded words even inside quotes (Django
+    computes the envelope sender with it), and a quoted pair means the same character.
+    """
+    parts = _mailbox_parts(value)
+    if parts is None:
+        return value
+    name, quoted, local, domain = parts
+    if "=?" not in name and (quoted or not NAME_SPECIALS & set(name)):
+        return value
+    escaped = QUOTED_SPECIAL.sub(r"\\\g<0>", name).replace("=?", "=\\?")
+    return f'"{escaped}" <{local}@{domain}>'
+
+
+def _mailbox_parts(value) -> tuple[str, bool, str, str] | None:
+    """``(display name, whether it was quoted, local part, domain)``."""
+    if not isinstance(value, str) or "\r" in value or "\n" in value:
+        return None
+    match = MAILBOX.match(value)
+    if match is None:
+        return None
+    name = (match["name"] or "").strip()
+    quoted = QUOTED_NAME.match(name)
+    if quoted:
+        name = re.sub(r"\\(.)", r"\1", quoted[1], flags=re.S)
+    elif '"' in name:
+        return None
+    local, _at, domain = (match["angle"] or match["bare"]).rpartition("@")
+    return name, bool(quoted), local, domain
 
 
 def display_phrase(name: str, first_room: int = EW_MAX, force_encoding: bool = False) -> str:
