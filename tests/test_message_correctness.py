@@ -13,6 +13,7 @@ from django_async_email import email_utils
 from django_async_email.delivery.build.messages import NotificationEmail
 from django_async_email.delivery.headers import quoted_mailbox
 from django_async_email.delivery.pipeline import deliver_emails
+from django_async_email.delivery.send.transfer import seven_bit
 from django_async_email.delivery.send.wire import WireWriter
 from django_async_email.exceptions import InvalidEmailInput
 from django_async_email.models import OutboxEmail
@@ -235,3 +236,48 @@ def test_a_name_with_special_characters_is_one_mailbox_on_both_paths(fast, setti
     assert received.mail_from == "no-reply@zamio.test"
     assert mailboxes(received.data, "From") == [("Doe, John (Support)", "no-reply@zamio.test")]
     assert parse(received.data)["Message-ID"] == OutboxEmail.objects.get().message_id  # always the row's own
+
+
+# --- 8-bit data: declared with BODY=8BITMIME, or quoted-printable for a server without it --------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("offered", [True, False], ids=["8bitmime", "no-8bitmime"])
+def test_8bit_bodies_are_declared_or_sent_quoted_printable(fast, offered, settings, smtp_backend, make_user,
+                                                           published):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "FAST_SMTP_PATH": fast}
+    if not offered:
+        smtp_backend.without_8bitmime()
+    user = make_user(first_name="Zoë")
+    email_utils.send_notification_to_users([user.pk], "Été", "Voilà, ça marche: 日本語\n.leading dot")
+    assert len(deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True))).sent) == 1
+    (received,) = smtp_backend.received
+    assert smtp_violations(received.data, received.mail_options) == []
+    assert ("BODY=8BITMIME" in received.mail_options) is offered and received.data.isascii() is not offered
+    parsed = parse(received.data)
+    assert "Voilà, ça marche: 日本語\n.leading dot" in parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Zoë" in parsed.get_body(("html",)).get_content() and str(parsed["Subject"]) == "Été"
+    assert bool(re.search(rb'boundary="==async-email-[0-9a-f]{32}-\d+=="', received.data)) is fast
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fast", [True, False])
+def test_ascii_data_declares_nothing(fast, settings, smtp_backend, make_user, published):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "FAST_SMTP_PATH": fast}
+    email_utils.send_notification_to_users([make_user(first_name="Ann").pk], "Hello", "Plain ASCII")
+    deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    (received,) = smtp_backend.received
+    assert received.data.isascii() and not any(o.startswith("BODY=") for o in received.mail_options)
+
+
+def test_re_encoding_for_a_server_without_8bitmime_keeps_headers_and_meaning():
+    message = package_message(subject="Zoë " * 30, body="Bonjour Zoë\n" + "é" * 600, html="<p>日本語</p>",
+                              headers={"List-Unsubscribe": "<https://zamio.test/u/" + "x" * 100 + ">"})
+    for data in (django_bytes(message), WireWriter().write(message).data):
+        seven = seven_bit(data)
+        assert seven.isascii() and smtp_violations(seven) == []
+        assert seven.split(b"\r\n\r\n", 1)[0] == data.split(b"\r\n\r\n", 1)[0]  # the headers byte for byte
+        for original, encoded in zip(parse(data).walk(), parse(seven).walk(), strict=True):
+            assert original.get_content_type() == encoded.get_content_type()
+            if not original.is_multipart():
+                assert original.get_content() == encoded.get_content()

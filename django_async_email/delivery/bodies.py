@@ -1,10 +1,11 @@
 """Text bodies as SMTP carries them: which transfer encoding, and quoted-printable when needed.
 
-Shared by the SMTP fast path and the build step (Django's MIME tree). The rule on both
-paths: 7bit or 8bit when every line fits in 998 bytes, quoted-printable otherwise. Lines
-are counted in bytes between CR, LF or CRLF, as SMTP sees them: Python's
-``str.splitlines`` also breaks at U+2028, U+0085, ``\\x0b`` and a few more, which are not
-line ends on the wire (Django's rule counts with it).
+Shared by the SMTP fast path, the build step (Django's MIME tree) and the send step
+(``send.transfer``, for a server without 8BITMIME). The rule on both paths: 7bit or 8bit
+when every line fits in 998 bytes, quoted-printable otherwise. Lines are counted in bytes
+between CR, LF or CRLF, as SMTP sees them: Python's ``str.splitlines`` also breaks at
+U+2028, U+0085, ``\\x0b`` and a few more, which are not line ends on the wire (Django's
+rule counts with it).
 """
 
 from __future__ import annotations
