@@ -5,15 +5,21 @@ Python's ``email`` parser with ``email.policy.default`` is the judge throughout.
 """
 
 import logging
+import os
 import re
+import string
 
 import pytest
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from django_async_email import email_utils
+from django_async_email.delivery.build.compose import checked_from, checked_headers
 from django_async_email.delivery.build.messages import NotificationEmail
-from django_async_email.delivery.headers import quoted_mailbox
+from django_async_email.delivery.headers import HeaderError, address_lines, header_lines, parse_mailbox, quoted_mailbox
 from django_async_email.delivery.pipeline import deliver_emails
-from django_async_email.delivery.send.transfer import seven_bit
+from django_async_email.delivery.send.transfer import seven_bit, smtp_data
 from django_async_email.delivery.send.wire import WireWriter
 from django_async_email.exceptions import InvalidEmailInput
 from django_async_email.models import OutboxEmail
@@ -281,3 +287,114 @@ def test_re_encoding_for_a_server_without_8bitmime_keeps_headers_and_meaning():
             assert original.get_content_type() == encoded.get_content_type()
             if not original.is_multipart():
                 assert original.get_content() == encoded.get_content()
+
+
+# --- Differential: the fast path's bytes and Django's path's mean the same, and both are SMTP -----
+
+#: Examples per run; ASYNC_EMAIL_TEST_DIFFERENTIAL_EXAMPLES=10000 for a longer one.
+DIFFERENTIAL_EXAMPLES = int(os.environ.get("ASYNC_EMAIL_TEST_DIFFERENTIAL_EXAMPLES", "1500"))
+NOT_SURROGATE_OR_BREAK = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")
+WORDS = st.one_of(
+    st.text(string.ascii_letters + string.digits + ".,;:!?'\"()<>@[]\\/-_=+*&%$#", min_size=1, max_size=10),
+    st.text("éüñçøÅßœ日本語中文한국어ЖЩΩ🙂\u00a0\u200b", min_size=1, max_size=8),
+    st.sampled_from([LOOKALIKE, "=?", "?=", "=?utf-8?b?w6k=?=", "=?iso-8859-1?q?caf=E9?=", "_", "=", "\t",
+                     "\u2028", "\x85", "\x0b", "\x00", "\x7f"]),
+    st.text(string.ascii_letters, min_size=60, max_size=1100),  # longer than a line, or than 998
+    st.text(NOT_SURROGATE_OR_BREAK, min_size=1, max_size=12),
+)
+SPACES = st.sampled_from([" ", "  ", "   "])
+EDGE = st.sampled_from(["", "", " ", "  "])
+TEXT = st.builds(lambda lead, pairs, tail: lead + "".join(s + w for s, w in pairs).lstrip() + tail,
+                 EDGE, st.lists(st.tuples(SPACES, WORDS), min_size=0, max_size=8), EDGE)
+BODY_LINE = st.one_of(TEXT, st.sampled_from([".", "..leading dots", "From the team", ""]),
+                      st.text(string.ascii_letters + " ", min_size=900, max_size=2100))
+BODY = st.builds(lambda lines, ends: "".join(line + end for line, end in zip(lines, ends, strict=False)),
+                 st.lists(BODY_LINE, min_size=1, max_size=6),
+                 st.lists(st.sampled_from(["\n", "\r\n", "\r", "\u2028", ""]), min_size=6, max_size=6))
+HEADER_NAMES = ["X-Tag", "X-Campaign", "Comments", "Keywords", "List-Unsubscribe", "List-Id", "Precedence"]
+URL = st.builds(lambda path: f"<https://zamio.test/u/{path}>",
+                st.text(string.ascii_letters + string.digits + "-._~%?=&", min_size=0, max_size=1100))
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@st.composite
+def package_messages(draw):
+    """A message built the package's way, with what it was built from (the expected meaning)."""
+    names = draw(st.lists(st.sampled_from(HEADER_NAMES), unique=True, max_size=3))
+    headers = {name: draw(URL if name.startswith("List-") else TEXT) for name in names}
+    display, reply_names = draw(TEXT), draw(st.lists(TEXT, max_size=2))
+    fields = dict(subject=draw(TEXT), body=draw(BODY), html=draw(st.one_of(st.none(), BODY)),
+                  reply_to=[f"{quoted(n)} <reply{i}@zamio.test>" for i, n in enumerate(reply_names)])
+    message = package_message(**fields, from_email=quoted(display) + " <no-reply@zamio.test>", headers=headers)
+    expected = {"From": [(display, "no-reply@zamio.test")], "Subject": fields["subject"], "headers": headers,
+                "Reply-To": [(n, f"reply{i}@zamio.test") for i, n in enumerate(reply_names)],
+                "text": fields["body"], "html": fields["html"]}
+    return message, expected
+
+
+class FakeSession:
+    """What ``transfer.smtp_data`` asks of an SMTP session."""
+
+    def __init__(self, offers_8bitmime):
+        self.offers = offers_8bitmime
+
+    def ehlo_or_helo_if_needed(self):
+        pass
+
+    def has_extn(self, name):
+        return self.offers and name == "8bitmime"
+
+
+def as_received(data: bytes) -> bytes:
+    return data if data.endswith(b"\r\n") else data + b"\r\n"  # smtplib ends the data with CRLF
+
+
+def meaning(data: bytes) -> dict:
+    parsed = parse(as_received(data))
+    text = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    return {
+        "From": mailboxes(data, "From"), "To": str(parsed["To"]), "Subject": str(parsed["Subject"]),
+        "Reply-To": mailboxes(data, "Reply-To"),
+        "headers": {name: str(value) for name, value in parsed.items() if name in HEADER_NAMES},
+        "text": text.get_content() if text is not None else None,
+        "html": html.get_content() if html is not None and html is not text else None,
+    }
+
+
+def body_text(value: str | None) -> str | None:
+    return None if value is None else value.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+
+
+@hsettings(max_examples=DIFFERENTIAL_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(built=package_messages())
+def test_both_paths_mean_the_same_and_every_byte_string_is_smtp(built):
+    message, expected = built
+    try:
+        checked_from(message.from_email)
+        checked_headers(message.extra_headers)
+        header_lines("Subject", message.subject)
+        address_lines("Reply-To", [parse_mailbox(mailbox) for mailbox in message.reply_to])
+    except HeaderError:
+        event("refused when built")
+        return  # nothing is sent
+    django_data = django_bytes(message)
+    wire = WireWriter().write(message)
+    event("both paths" if wire is not None else "Django's path only")
+    sent = [django_data] + ([wire.data] if wire is not None else [])
+    for data in sent:
+        for offered in (True, False):
+            on_wire, options = smtp_data(FakeSession(offered), data)
+            assert smtp_violations(on_wire, options) == [], (offered, on_wire)
+    django_meaning = meaning(django_data)
+    if wire is not None:
+        assert meaning(wire.data) == django_meaning
+    assert django_meaning["From"] == expected["From"] and django_meaning["Reply-To"] == expected["Reply-To"]
+    assert django_meaning["Subject"] == expected["Subject"] and django_meaning["To"] == "ann@example.com"
+    assert django_meaning["headers"] == expected["headers"]
+    if expected["text"]:
+        assert body_text(django_meaning["text"]) == body_text(expected["text"])
+        assert body_text(django_meaning["html"]) == body_text(expected["html"] or None)

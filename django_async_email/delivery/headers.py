@@ -61,8 +61,12 @@ QUOTED_SPECIAL = re.compile(r'["\\]')
 #: An addr-spec that is its own envelope address: ASCII dot-atom, no quoting.
 PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z")
 DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
-#: ``addr`` or ``name <addr>`` (the name quoted or not); anything else is not read here.
-MAILBOX = re.compile(r"\s*(?:(?P<name>[^<>]*?)\s*<(?P<angle>[^<>\s]+)>|(?P<bare>[^<>\s]+))\s*\Z")
+#: ``addr`` or ``name <addr>``, the name one quoted string or text without ``<>"``; only
+#: spaces and tabs around the parts (a Unicode space may belong to the name).
+MAILBOX = re.compile(r"""[ \t]*(?:
+    (?P<name>"(?:[^"\\]|\\.)*"|[^<>"]*?)[ \t]*<(?P<angle>[^<>\s]+)>   # name <addr>
+    |(?P<bare>[^<>\s"]+)                                             # addr
+)[ \t]*\Z""", re.S | re.X)
 QUOTED_NAME = re.compile(r'"((?:[^"\\]|\\.)*)"\Z', re.S)
 NAME_SPECIALS = frozenset('()<>[]:;@\\,"')
 
@@ -166,12 +170,10 @@ def _mailbox_parts(value) -> tuple[str, bool, str, str] | None:
     match = MAILBOX.match(value)
     if match is None:
         return None
-    name = (match["name"] or "").strip()
+    name = match["name"] or ""
     quoted = QUOTED_NAME.match(name)
     if quoted:
         name = re.sub(r"\\(.)", r"\1", quoted[1], flags=re.S)
-    elif '"' in name:
-        return None
     local, _at, domain = (match["angle"] or match["bare"]).rpartition("@")
     return name, bool(quoted), local, domain
 

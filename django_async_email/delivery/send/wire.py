@@ -120,9 +120,10 @@ class WireWriter:
         if head is None or text is None:
             return None
         if html is None:
-            # smtplib ends the data with CRLF only if it does not end with one already.
+            # smtplib ends the data with CRLF only if it does not end with one already (an
+            # empty body ends with the blank line after the headers).
             data = b"".join((*head, _part_headers(b"plain", text[0]), CRLF, text[1],
-                             b"" if text[1].endswith(CRLF) else CRLF))
+                             b"" if not text[1] or text[1].endswith(CRLF) else CRLF))
             return WireMessage(from_addr, recipients, data)
         html_body = _body(html)
         if html_body is None:
