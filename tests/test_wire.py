@@ -73,6 +73,7 @@ def test_fast_path_means_what_django_means(case):
     # What an SMTP server accepts: CRLF line ends only, every line within the limit.
     assert b"\n" not in wire.data.replace(b"\r\n", b"")
     assert max(len(line) for line in wire.data.split(b"\r\n")) <= 998
+    assert max(len(line) for line in wire.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")) <= 78
     assert parse(wire.data)["Date"] is not None and parse(wire.data)["MIME-Version"] == "1.0"
 
 

@@ -164,7 +164,7 @@ class WireWriter:
         """A multipart/alternative message of the text and HTML parts."""
         self._count += 1
         boundary = f"{self._boundary_prefix}{self._count}==".encode("ascii")
-        head.append(b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n')
+        head.append(b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n')
         delimiter = b"\r\n--" + boundary + CRLF
         return b"".join((
             *head, CRLF,
