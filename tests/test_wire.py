@@ -102,7 +102,7 @@ def test_ascii_headers_go_out_as_written_and_fold_back_exactly():
 @pytest.mark.parametrize("value", [
     "=?utf-8?q?x=0D=0ABcc:_victim@example.com=0D=0A=0D=0Afake_body?=",  # CVE-2024-6923
     "Offer =?utf-8?b?w6k=?= inside",
-    "Tab\there", "Bell\x07", "Line\u2028separator",
+    "Tab\there", "Bell\x07", "Delete\x7f",
 ])
 def test_encoded_word_look_alikes_and_control_characters_are_encoded_as_data(value):
     """Written here, as encoded words: a reader sees the text as it was, never a line break."""
@@ -147,6 +147,7 @@ def test_each_message_of_a_batch_gets_its_own_boundary_and_headers_are_encoded_o
     dict(headers={"X-Bad": "one\r\nBcc: victim@example.com"}),
     dict(headers={"Message-ID": "<abc\x00def@zamio.test>"}),
     dict(headers={"X Bad": "v"}),
+    dict(headers={"X-Note": "Line\u2028separator"}),
     dict(headers={"X-Tag": "one", "x-tag": "two"}),
     dict(from_email=". <a@zamio.test> ,"),
     dict(attachments=[("a.txt", "attached", "text/plain")]),

@@ -9,8 +9,8 @@ and neither depends on how a Python or Django version encodes and folds:
   back exactly.
 - Any other text of an unstructured field (Subject, an ``X-`` header) is written as RFC
   2047 encoded words: the whole value, cut at character boundaries into words of at most
-  75 characters, one per line. A decoder drops the white space between adjacent encoded
-  words, so it reads the value back exactly, spaces included, and text that only looks
+  75 characters, folded between words. A decoder drops the white space between adjacent
+  encoded words, so it reads the value back exactly, spaces included, and text that looks
   like an encoded word (``=?utf-8?q?=0D=0A?=``) is data, never markup. The standard
   library's folding is not used: ``email.policy.SMTP`` drops and moves spaces between
   encoded words (CPython issue 144156), and before Python 3.11.10 and 3.12.5 it could turn
@@ -22,8 +22,9 @@ and neither depends on how a Python or Django version encodes and folds:
   display name as atoms, as a quoted string, or with encoded words for the runs of words
   that need them.
 
-Every line is at most 78 characters where a space allows it (76 with an encoded word)
-and never more than 998.
+A value with a line break is refused (``HeaderError``): CR, LF, or any other character
+``str.splitlines`` breaks at (U+2028, U+0085, ``\\x0b`` and others). Every line is at most 78
+characters where a space allows it (76 with an encoded word) and never more than 998.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ MAILBOX = re.compile(r"""[ \t]*(?:
 )[ \t]*\Z""", re.S | re.X)
 QUOTED_NAME = re.compile(r'"((?:[^"\\]|\\.)*)"\Z', re.S)
 NAME_SPECIALS = frozenset('()<>[]:;@\\,"')
+#: Where ``str.splitlines`` breaks a line. Django 6's email policy refuses a header value
+#: with one of these in it, and the legacy one cut the value there, so none of them is
+#: written on either path.
+LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 #: Q encoding of each byte: the characters RFC 2047 section 5 (3) allows in any context
 #: as they are, the space as ``_``, every other byte as ``=XX``.
@@ -267,8 +272,9 @@ def _verbatim(name: str, value: str) -> list[str]:
 def _check_text(name: str, value) -> None:
     if not isinstance(value, str):
         raise HeaderError(f"The {name} header's value is not text: {value!r}.")
-    if "\r" in value or "\n" in value:
-        raise HeaderError(f"The {name} header cannot contain line breaks: {value[:80]!r}.")
+    if LINE_BREAK.search(value):
+        raise HeaderError(f"The {name} header cannot contain line breaks (CR, LF, or a character Python's "
+                          f"email package breaks lines at, such as U+2028): {value[:80]!r}.")
     try:
         value.isascii() or value.encode("utf-8")
     except UnicodeEncodeError:

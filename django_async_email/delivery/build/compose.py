@@ -80,15 +80,24 @@ def build_message(email: OutboxEmail, adapter=None, connection=None):
         connection=connection,
     )
     message.render()
-    message.to = [email.recipient]
-    message.bcc = list(adapter.get_bcc(email))
-    message.from_email = checked_from(adapter.get_from_email(email))
-    message.extra_headers = {**checked_headers(adapter.get_extra_headers(email)), "Message-ID": email.message_id}
-    header_lines("Subject", message.subject)  # refuses text no header can carry (a lone surrogate)
+    address_message(message, email.recipient, from_email=adapter.get_from_email(email), bcc=adapter.get_bcc(email),
+                    headers=adapter.get_extra_headers(email), message_id=email.message_id)
     return message
 
 
-def checked_from(value) -> str:
+def address_message(message, recipient: str, *, from_email, bcc, headers, message_id: str) -> None:
+    """Give a rendered message its recipient, the adapter's From, BCC and headers, and the row's
+    Message-ID; ``HeaderError`` if no send path can write one of them (or the subject) correctly."""
+    message.to = [recipient]
+    message.bcc = list(bcc)
+    message.from_email = checked_from(from_email)
+    # A message class may set its own Reply-To; it is checked like the From.
+    message.reply_to = [checked_from(mailbox, "Reply-To") for mailbox in message.reply_to]
+    message.extra_headers = {**checked_headers(headers), "Message-ID": message_id}
+    header_lines("Subject", message.subject)  # refuses text no header can carry (a lone surrogate)
+
+
+def checked_from(value, field: str = "From") -> str:
     """The adapter's From as sent, or ``HeaderError`` if no send path can write it correctly.
 
     Only ``address`` and ``Display Name <address>`` (the name quoted or not) are sent; the
@@ -100,9 +109,9 @@ def checked_from(value) -> str:
     """
     mailbox = parse_mailbox(value)
     if mailbox is None:
-        raise HeaderError(f"The From address {value!r} is not one the package can send: give 'address' or "
+        raise HeaderError(f"The {field} address {value!r} is not one the package can send: give 'address' or "
                           f"'Display Name <address>' with an ASCII address.")
-    address_lines("From", [mailbox])  # refuses a name no header can carry (a lone surrogate)
+    address_lines(field, [mailbox])  # refuses a name no header can carry (a lone surrogate)
     return quoted_mailbox(value)
 
 
