@@ -17,7 +17,7 @@ from .delivery.retry import longest_retry_delay
 from .delivery.send.connection import backend_path, mailer_alias, mailers_configured
 from .exceptions import AsyncEmailConfigurationError
 from .outbox.kinds import SWEEP
-from .outbox.publishing import current_celery_app
+from .outbox.publishing import current_celery_app, message_id_domain
 from .outbox.routing import queue_names
 
 DJANGO_DEFAULT_FROM = "webmaster@localhost"
@@ -246,6 +246,29 @@ def check_proxies(**kwargs):
     )]
 
 
+def local_domain(domain: str) -> bool:
+    """Whether ``domain`` names no public host: ``localhost``, ``*.local``, ``*.localdomain``
+    or a name without a dot (a container's or laptop's host name)."""
+    name = domain.strip().rstrip(".").lower()
+    return name == "localhost" or name.endswith((".local", ".localdomain")) or "." not in name
+
+
+def check_message_id_domain(**kwargs):
+    if not _settings_ok():
+        return []
+    domain = message_id_domain()
+    if not local_domain(domain):
+        return []
+    source = ("ASYNC_EMAIL['MESSAGE_ID_DOMAIN']" if app_settings.MESSAGE_ID_DOMAIN
+              else "the machine's host name (ASYNC_EMAIL['MESSAGE_ID_DOMAIN'] is not set)")
+    return [checks.Warning(
+        f"Message-IDs would end in '@{domain}', from {source}: not a public domain, which does not "
+        f"identify the sender, and some spam filters count it against an email.",
+        hint="Set ASYNC_EMAIL['MESSAGE_ID_DOMAIN'] to the domain you send from, e.g. 'mail.example.com'.",
+        id=_id("W009"),
+    )]
+
+
 def check_adapter(**kwargs):
     if not _settings_ok():
         return []
@@ -280,7 +303,7 @@ def _settings_ok() -> bool:
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
     check_templates, check_user_model, check_user_types, check_adapter, check_invited_user_creation,
-    check_delivery_safety, check_proxies, check_sweeper_scheduled,
+    check_delivery_safety, check_proxies, check_sweeper_scheduled, check_message_id_domain,
     check_api_permissions,
 ]
 

@@ -135,6 +135,7 @@ ASYNC_EMAIL = {
     "BASE_URL": "https://app.zamio.test",
     "ALLOWED_BASE_URLS": ["https://partners.zamio.test"],
     "SITE_NAME": "ZamIO",
+    "MESSAGE_ID_DOMAIN": "zamio.test",
     "RETRY_BACKOFF": float(os.environ.get("ASYNC_EMAIL_TEST_RETRY_BACKOFF", "0.2")),
     "RETRY_BACKOFF_MAX": 2.0,
     "SEND_TIMEOUT": _send_timeout,

@@ -7,6 +7,7 @@ Faults are set by the test while the server runs:
 - ``server.hang(address, seconds)``: accept the connection, then never answer RCPT for this address
 - ``server.drop_after_data(address, times)``: drop the connection after DATA, without a reply
 - ``server.slow_data(seconds)``: wait this long before answering each DATA (to kill a worker mid-batch)
+- ``server.without_8bitmime()``: leave 8BITMIME out of the EHLO reply (aiosmtpd offers it by default)
 
 ``SilentServer`` accepts connections and never says anything at all.
 """
@@ -37,6 +38,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     at: float = field(default_factory=time.monotonic)
+    #: the MAIL FROM parameters, upper-cased by aiosmtpd (``BODY=8BITMIME``, ``SIZE=...``)
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -55,6 +58,11 @@ class RecordingHandler:
         self._drop_after_data: dict[str, int] = {}
         self.data_delay = 0.0
         self.dropped = 0
+        self.offer_8bitmime = True
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # aiosmtpd leaves it to a handler that has this hook
+        return responses if self.offer_8bitmime else [line for line in responses if line != "250-8BITMIME"]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
@@ -84,7 +92,8 @@ class RecordingHandler:
                     server.transport.close()
                     return "421 dropped"  # never reaches the client: the connection is gone
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                                          mail_options=list(envelope.mail_options)))
         return "250 Message accepted for delivery"
 
 
@@ -125,6 +134,7 @@ class RecordingSMTPServer:
             self.handler._drop_after_data.clear()
             self.handler.data_delay = 0.0
             self.handler.dropped = 0
+            self.handler.offer_8bitmime = True
 
     # faults
     def fail_first(self, address: str, times: int, code: int = 451):
@@ -141,6 +151,9 @@ class RecordingSMTPServer:
 
     def slow_data(self, seconds: float):
         self.handler.data_delay = seconds
+
+    def without_8bitmime(self):
+        self.handler.offer_8bitmime = False
 
     # what arrived
     @property

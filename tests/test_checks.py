@@ -187,3 +187,27 @@ def test_api_permission_paths_are_checked(settings):
     settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "API_PERMISSIONS": {"system_status": ["nowhere.IsOps"]}}
     (message,) = run(our_checks.check_api_permissions)
     assert message.id == "django_async_email.E009" and "'nowhere.IsOps'" in message.msg
+
+
+@pytest.mark.parametrize("domain", ["localhost", "mail.local", "box.localdomain", "vm", "LOCALHOST."])
+def test_message_id_domain_that_names_no_public_host(settings, domain):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "MESSAGE_ID_DOMAIN": domain}
+    assert run(our_checks.check_message_id_domain) == [
+        checks.Warning(
+            f"Message-IDs would end in '@{domain}', from ASYNC_EMAIL['MESSAGE_ID_DOMAIN']: not a public domain, "
+            f"which does not identify the sender, and some spam filters count it against an email.",
+            hint="Set ASYNC_EMAIL['MESSAGE_ID_DOMAIN'] to the domain you send from, e.g. 'mail.example.com'.",
+            id="django_async_email.W009",
+        )
+    ]
+
+
+def test_message_id_domain_falls_back_to_the_host_name(settings, monkeypatch):
+    settings.ASYNC_EMAIL = {k: v for k, v in settings.ASYNC_EMAIL.items() if k != "MESSAGE_ID_DOMAIN"}
+    monkeypatch.setattr("django_async_email.outbox.publishing.DNS_NAME", "localhost")
+    (message,) = run(our_checks.check_message_id_domain)
+    assert message.id == "django_async_email.W009" and "the machine's host name" in message.msg
+    monkeypatch.setattr("django_async_email.outbox.publishing.DNS_NAME", "worker-1.example.com")
+    assert run(our_checks.check_message_id_domain) == []
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "MESSAGE_ID_DOMAIN": "mail.example.com"}
+    assert run(our_checks.check_message_id_domain) == []

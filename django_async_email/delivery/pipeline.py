@@ -17,6 +17,7 @@ from ..conf import app_settings
 from ..models import OutboxEmail
 from .build.compose import build_message, stale_recipient
 from .claim import claim_emails
+from .headers import HeaderError
 from .record import mark_sent, record_outcomes, renew_lease
 from .report import DeliveryReport
 from .send.classify import TRANSIENT, classify_send_error, describe_error
@@ -95,6 +96,11 @@ class SendRun:
             return None
         try:
             return build_message(row, adapter=self.adapter, connection=self.connection)
+        except HeaderError as exc:
+            # Refused as it is written (the adapter's headers or From, say): no traceback to show.
+            logger.error("Not sending email %s (%s) to %s: %s", row.pk, row.kind, row.recipient, exc)
+            self.report.add_failed(row.pk, f"Rendering failed: {describe_error(exc)}")
+            return None
         except Exception as exc:
             logger.exception("Could not render email %s (%s) to %s", row.pk, row.kind, row.recipient)
             self.report.add_failed(row.pk, f"Rendering failed: {describe_error(exc)}")

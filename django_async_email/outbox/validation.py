@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
@@ -21,6 +22,20 @@ MAX_SUBJECT_LENGTH = 255
 MAX_EMAIL_TYPE_LENGTH = 64
 
 _email_validator = EmailValidator()
+#: C0 control characters but TAB, LF and CR: RFC 2045 forbids NUL in a body, and none of
+#: them is allowed in HTML.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _check_text(field: str, value: str, what: str) -> None:
+    """Refuse text an email cannot carry: lone surrogates (not Unicode) and control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEmailInput(field, f"{what} is not valid Unicode text (it has a lone surrogate).") from None
+    control = CONTROL_CHARACTERS.search(value)
+    if control:
+        raise InvalidEmailInput(field, f"{what} cannot contain the control character {control[0]!r}.")
 
 
 def clean_address(field: str, value) -> str:
@@ -51,6 +66,7 @@ def clean_subject(field: str, value) -> str:
         raise InvalidEmailInput(field, "A subject is required.", code="required")
     if "\r" in value or "\n" in value:
         raise InvalidEmailInput(field, "A subject cannot contain line breaks.")
+    _check_text(field, value, "A subject")
     if len(value) > MAX_SUBJECT_LENGTH:
         raise InvalidEmailInput(field, f"A subject can have at most {MAX_SUBJECT_LENGTH} characters.")
     return value.strip()
@@ -59,6 +75,7 @@ def clean_subject(field: str, value) -> str:
 def clean_message(field: str, value) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidEmailInput(field, "A message is required.", code="required")
+    _check_text(field, value, "A message")
     return value
 
 
@@ -67,6 +84,7 @@ def clean_email_type(field: str, value) -> str:
         raise InvalidEmailInput(field, "An email type is required.", code="required")
     if len(value) > MAX_EMAIL_TYPE_LENGTH or any(ch in value for ch in "\r\n"):
         raise InvalidEmailInput(field, f"An email type is one line of at most {MAX_EMAIL_TYPE_LENGTH} characters.")
+    _check_text(field, value, "An email type")
     return value.strip()
 
 
@@ -137,9 +155,14 @@ def clean_context(field: str, value) -> dict:
     if not isinstance(value, dict):
         raise InvalidEmailInput(field, "Context is a dict.")
     try:
-        json.dumps(value)
+        text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         raise InvalidEmailInput(field, "Context values must be JSON-serialisable.") from None
+    try:
+        text.encode("utf-8")  # every key and string value, however deep
+    except UnicodeEncodeError:
+        raise InvalidEmailInput(field, "Context keys and values must be valid Unicode text "
+                                       "(one has a lone surrogate).") from None
     return value
 
 

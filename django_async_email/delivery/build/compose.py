@@ -12,9 +12,14 @@ from ...accounts.users import email_of, greeting_name, language_of, user_type_of
 from ...adapter import get_adapter
 from ...conf import app_settings
 from ...models import Invitation, Kind, OutboxEmail
+from ..headers import HeaderError, address_lines, check_name, header_lines, parse_mailbox, quoted_mailbox
 
 #: Kinds whose link token is bound to the account's current address.
 ADDRESS_BOUND_KINDS = (Kind.VERIFICATION, Kind.PASSWORD_RESET)
+#: Fields of the message's own MIME structure: an adapter header cannot replace them.
+MIME_HEADERS = frozenset({"mime-version", "content-type", "content-transfer-encoding"})
+#: Address fields Django writes from an extra header as it is, without encoding.
+RAW_ADDRESS_HEADERS = frozenset({"to", "cc", "bcc", "reply-to", "sender"})
 
 
 def stale_recipient(email: OutboxEmail) -> str:
@@ -75,8 +80,67 @@ def build_message(email: OutboxEmail, adapter=None, connection=None):
         connection=connection,
     )
     message.render()
-    message.to = [email.recipient]
-    message.bcc = list(adapter.get_bcc(email))
-    message.from_email = adapter.get_from_email(email)
-    message.extra_headers = {**adapter.get_extra_headers(email), "Message-ID": email.message_id}
+    address_message(message, email.recipient, from_email=adapter.get_from_email(email), bcc=adapter.get_bcc(email),
+                    headers=adapter.get_extra_headers(email), message_id=email.message_id)
     return message
+
+
+def address_message(message, recipient: str, *, from_email, bcc, headers, message_id: str) -> None:
+    """Give a rendered message its recipient, the adapter's From, BCC and headers, and the row's
+    Message-ID; ``HeaderError`` if no send path can write one of them (or the subject) correctly."""
+    message.to = [recipient]
+    message.bcc = list(bcc)
+    message.from_email = checked_from(from_email)
+    # A message class may set its own Reply-To; it is checked like the From.
+    message.reply_to = [checked_from(mailbox, "Reply-To") for mailbox in message.reply_to]
+    message.extra_headers = {**checked_headers(headers), "Message-ID": message_id}
+    header_lines("Subject", message.subject)  # refuses text no header can carry (a lone surrogate)
+
+
+def checked_from(value, field: str = "From") -> str:
+    """The adapter's From as sent, or ``HeaderError`` if no send path can write it correctly.
+
+    Only ``address`` and ``Display Name <address>`` (the name quoted or not) are sent; the
+    package encodes the name, so text that looks like an encoded word stays text. A name
+    with special characters is quoted, so Django's envelope and every backend read the
+    same mailbox as the fast path. Anything else is refused here, once, with this error:
+    the email package's parser fails on some of it with a TypeError, and Django would
+    write the rest as it is.
+    """
+    mailbox = parse_mailbox(value)
+    if mailbox is None:
+        raise HeaderError(f"The {field} address {value!r} is not one the package can send: give 'address' or "
+                          f"'Display Name <address>' with an ASCII address.")
+    address_lines(field, [mailbox])  # refuses a name no header can carry (a lone surrogate)
+    return quoted_mailbox(value)
+
+
+def checked_headers(headers) -> dict[str, str]:
+    """The adapter's extra headers as sent, or ``HeaderError`` naming the first one that cannot be.
+
+    Refused: a name that is not a field name (RFC 5322: printable ASCII but ':'); two names
+    that differ only in case (one field: the fast path would keep one and Django both, so
+    neither is chosen); a MIME structure field; a value no header can carry correctly. An
+    adapter ``Message-ID`` is dropped: a row's Message-ID is always its own.
+    """
+    checked: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name, value in dict(headers).items():
+        key = check_name(name).lower()
+        if key in seen:
+            raise HeaderError(f"The headers {seen[key]!r} and {name!r} are one field (header names are "
+                              f"case-insensitive); give one of them.")
+        seen[key] = name
+        if key in MIME_HEADERS:
+            raise HeaderError(f"The {name} header is the message's own; an adapter cannot set it.")
+        if key == "message-id":
+            continue
+        text = str(value)  # as Django writes it
+        if key == "from":
+            text = checked_from(text)
+        elif key in RAW_ADDRESS_HEADERS and ("=?" in text or "\r" in text or "\n" in text):
+            raise HeaderError(f"The {name} header cannot contain line breaks or encoded words: {text[:80]!r}.")
+        else:
+            header_lines(name, text)
+        checked[name] = text
+    return checked

@@ -20,8 +20,8 @@ from ...conf import app_settings
 from ...email_templates import TEMPLATE_DIR
 from ...models import Kind, OneTimeCode
 from .links import build_link
+from .mime import correct_tree
 from .rendering import render_parts
-
 
 
 def template_candidates(template_name: str, user_type: str = "") -> list[str]:
@@ -80,6 +80,8 @@ class AsyncEmailMessage(BaseEmailMessage):
         for part in msg.walk():
             if part.is_multipart() and not part.get_boundary():
                 part.set_boundary(f"===============async-email-{uuid.uuid4().hex}==")
+        # The same headers as the SMTP fast path, and no body line over SMTP's limit.
+        correct_tree(msg, self)
         return msg
 
     def get_template(self):

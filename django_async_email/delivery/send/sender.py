@@ -10,10 +10,12 @@ than it saved in waiting, and the worker's other pool process fills the waits an
 from __future__ import annotations
 
 import logging
-import smtplib
 from typing import NamedTuple
 
+from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
+
 from .classify import breaks_connection, describe_error
+from .transfer import smtp_data, wrap_sendmail
 from .wire import WireMessage
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ class Sender:
         self.connection = connection
         #: The error that broke the connection; later messages are skipped, not tried.
         self.broken: str | None = None
+        #: Django's own backend sends ``message()`` as it is, so its bytes may be re-encoded
+        #: for a server without 8BITMIME; a subclass may have signed them.
+        self.reencode = type(connection) is SMTPEmailBackend
 
     def send(self, message) -> Outcome:
         """Send one Django message or ``WireMessage``."""
@@ -48,9 +53,12 @@ class Sender:
             if isinstance(message, WireMessage):
                 # Django's SMTP backend would sanitise the addresses and build the MIME tree
                 # again; the open session's sendmail takes the bytes as they are.
-                refused = self.connection.connection.sendmail(message.from_addr, message.recipients, message.data)
+                session = self.connection.connection
+                data, options = smtp_data(session, message.data)
+                sendmail = getattr(session, "_async_email_sendmail", session.sendmail)  # not wrap_sendmail's
+                refused = sendmail(message.from_addr, message.recipients, data, mail_options=options)
             else:
-                record_refusals(self.connection, refused)
+                wrap_sendmail(self.connection, refused, self.reencode)
                 if not self.connection.send_messages([message]):
                     raise RuntimeError("The email backend reported that nothing was sent.")
         except Exception as exc:
@@ -59,27 +67,6 @@ class Sender:
                 close_quietly(self.connection)
             return Outcome(ERROR, exc)
         return Outcome(SENT, None, dict(refused or {}))
-
-
-def record_refusals(connection, refused: dict) -> None:
-    """Collect recipients an SMTP server refused while accepting the message for others.
-
-    ``smtplib.SMTP.sendmail`` returns them, and Django's SMTP backend drops that return
-    value; wrapping the open session's ``sendmail`` keeps it. Other backends are left alone.
-    """
-    session = getattr(connection, "connection", None)
-    if not isinstance(session, smtplib.SMTP):
-        return
-    original = getattr(session, "_async_email_sendmail", session.sendmail)
-
-    def sendmail(*args, **kwargs):
-        result = original(*args, **kwargs)
-        refused.update(result or {})
-        return result
-
-    # Patching one live session: mypy cannot express an added attribute or a replaced method.
-    session._async_email_sendmail = original  # type: ignore[attr-defined]  # marks the session as wrapped
-    session.sendmail = sendmail  # type: ignore[method-assign]  # this session's sendmail, wrapped on purpose
 
 
 def close_quietly(connection) -> None:
