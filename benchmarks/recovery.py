@@ -39,7 +39,7 @@ What it does, in order:
    worker's start to the last recipient delivered, and a timeline from the new worker's log
    (when it was ready, when a sweep first gave rows back or restarted the fan-out).
 
-``--record-every`` sets ``RECORD_EVERY`` (default: the package's, 50). Run one at a time:
+``--record-every`` sets ``RECORD_EVERY`` (default: the package's own). Run one at a time:
 the Redis database number is fixed. The machine's other load is not measured here; the
 waits that dominate recovery are timers, not CPU.
 """
