@@ -57,6 +57,8 @@ def parse_args(argv=None):
         "--package-ref", default=None,
         help="benchmark the package as committed at this git ref (e.g. HEAD) instead of the working tree",
     )
+    parser.add_argument("--record-every", type=int, default=None,
+                        help="this package's RECORD_EVERY for the run (default: the package's own)")
     parser.add_argument("--no-probe", action="store_true", help="skip the in-process query count and profile")
     parser.add_argument("--py-spy", action="store_true", help="record the async-email worker with py-spy (raw stacks)")
     args = parser.parse_args(argv)
@@ -260,6 +262,8 @@ def main(argv=None) -> int:
         "BENCH_SMTP_PORT": str(smtp_port),
         "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
     }
+    if args.record_every:
+        env["BENCH_RECORD_EVERY"] = str(args.record_every)
     if args.package_ref:
         sha, folder = package_snapshot(args.package_ref)
         sys.path.insert(0, str(folder))
@@ -353,6 +357,7 @@ def main(argv=None) -> int:
         "worker": {"pool": args.pool, "concurrency": args.concurrency, "queues": "celery,high,normal,low",
                    "log_level": "warning"},
         "repeat": args.repeat,
+        "record_every": args.record_every,
         "machine": machine,
         "seed": seed,
         "results": {name: r for name, r in chosen.items()},

@@ -5,6 +5,7 @@
 - ``BENCH_BROKER``: ``redis`` (default; ``BENCH_REDIS_URL``) or ``filesystem``
 - ``BENCH_SMTP_PORT``: the SMTP sink's port on 127.0.0.1
 - ``BENCH_CELERY_EMAIL_CHUNK_SIZE``: django-celery-email's ``CELERY_EMAIL_CHUNK_SIZE``
+- ``BENCH_RECORD_EVERY``: this package's ``RECORD_EVERY``, only when set (``run.py --record-every``)
 """
 
 import os
@@ -75,6 +76,8 @@ ASYNC_EMAIL = {
     "SITE_NAME": "ZamIO",
     "USER_TYPE_FIELD": "user_type",
 }
+if os.environ.get("BENCH_RECORD_EVERY"):
+    ASYNC_EMAIL["RECORD_EVERY"] = int(os.environ["BENCH_RECORD_EVERY"])
 
 # django-celery-email: its task sends each chunk through Django's SMTP backend.
 CELERY_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_EVERY": 30,
     "BULK_INCLUDE_UNVERIFIED": True,
     "BULK_CHUNK_SIZE": 500,
-    "RECORD_EVERY": 50,
+    "RECORD_EVERY": 10,
     "FAST_SMTP_PATH": True,
     "MAX_USER_IDS": 1000,
     "MESSAGE_ID_DOMAIN": None,
