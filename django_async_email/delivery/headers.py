@@ -97,12 +97,13 @@ def check_name(name) -> str:
 def header_lines(name: str, value: str) -> list[str]:
     """``Name: value`` as folded lines (without CRLF), the way both send paths write it."""
     check_name(name)
-    _check_text(name, value)
-    if "=?" not in value and PLAIN_TEXT.match(value):
-        # Plain text is right in every field; it needs no encoding if it folds.
+    if isinstance(value, str) and "=?" not in value and PLAIN_TEXT.match(value):
+        # Plain text (no control character, so no line break) is right in every field;
+        # it needs no encoding if it folds.
         lines = _fold(f"{name}: ", value, FOLD_AT)
         if lines is not None:
             return lines
+    _check_text(name, value)
     key = name.lower()
     if key in VERBATIM or key.startswith(VERBATIM_PREFIX):
         return _verbatim(name, value)

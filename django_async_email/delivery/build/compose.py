@@ -7,12 +7,18 @@ token exists before the email is rendered.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from django.utils.functional import Promise
+
 from ...accounts import tokens
 from ...accounts.users import email_of, greeting_name, language_of, user_type_of
 from ...adapter import get_adapter
 from ...conf import app_settings
 from ...models import Invitation, Kind, OutboxEmail
-from ..headers import HeaderError, address_lines, check_name, header_lines, parse_mailbox, quoted_mailbox
+from ..headers import (
+    LINE_BREAK, HeaderError, address_lines, check_name, header_lines, parse_mailbox, quoted_mailbox,
+)
 
 #: Kinds whose link token is bound to the account's current address.
 ADDRESS_BOUND_KINDS = (Kind.VERIFICATION, Kind.PASSWORD_RESET)
@@ -90,13 +96,16 @@ def address_message(message, recipient: str, *, from_email, bcc, headers, messag
     Message-ID; ``HeaderError`` if no send path can write one of them (or the subject) correctly."""
     message.to = [recipient]
     message.bcc = list(bcc)
-    message.from_email = checked_from(from_email)
+    message.from_email = checked_from(str(from_email) if isinstance(from_email, Promise) else from_email)
     # A message class may set its own Reply-To; it is checked like the From.
     message.reply_to = [checked_from(mailbox, "Reply-To") for mailbox in message.reply_to]
     message.extra_headers = {**checked_headers(headers), "Message-ID": message_id}
-    header_lines("Subject", message.subject)  # refuses text no header can carry (a lone surrogate)
+    checked_header("Subject", message.subject)  # refuses text no header can carry (a lone surrogate)
 
 
+# The checks are pure functions of their text, and a batch repeats the same From, subject
+# and headers: each distinct value is checked once.
+@lru_cache(maxsize=1024)
 def checked_from(value, field: str = "From") -> str:
     """The adapter's From as sent, or ``HeaderError`` if no send path can write it correctly.
 
@@ -107,7 +116,7 @@ def checked_from(value, field: str = "From") -> str:
     the email package's parser fails on some of it with a TypeError, and Django would
     write the rest as it is.
     """
-    mailbox = parse_mailbox(value)
+    mailbox = parse_mailbox(value) if isinstance(value, str) else None
     if mailbox is None:
         raise HeaderError(f"The {field} address {value!r} is not one the package can send: give 'address' or "
                           f"'Display Name <address>' with an ASCII address.")
@@ -136,11 +145,16 @@ def checked_headers(headers) -> dict[str, str]:
         if key == "message-id":
             continue
         text = str(value)  # as Django writes it
-        if key == "from":
-            text = checked_from(text)
-        elif key in RAW_ADDRESS_HEADERS and ("=?" in text or "\r" in text or "\n" in text):
-            raise HeaderError(f"The {name} header cannot contain line breaks or encoded words: {text[:80]!r}.")
-        else:
-            header_lines(name, text)
-        checked[name] = text
+        checked[name] = checked_from(text) if key == "from" else checked_header(name, text)
     return checked
+
+
+@lru_cache(maxsize=1024)
+def checked_header(name: str, text: str) -> str:
+    """``text`` if a header ``name`` can carry it on both paths, else ``HeaderError``."""
+    if name.lower() in RAW_ADDRESS_HEADERS:
+        if "=?" in text or LINE_BREAK.search(text):
+            raise HeaderError(f"The {name} header cannot contain line breaks or encoded words: {text[:80]!r}.")
+    else:
+        header_lines(name, text)
+    return text
