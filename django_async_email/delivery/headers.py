@@ -48,7 +48,6 @@ HEADER_NAME = re.compile(r"[!-9;-~]{1,76}\Z")
 #: Fields written as they are: RFC 2047 section 5 allows no encoded word in them.
 VERBATIM = frozenset({"message-id", "in-reply-to", "references", "date", "resent-message-id", "resent-date"})
 VERBATIM_PREFIX = "list-"
-ADDRESS_FIELDS = frozenset({"from", "reply-to", "sender"})
 
 #: Printable ASCII with no space at either end (or nothing).
 PLAIN_TEXT = re.compile(r"(?:[!-~](?:[ -~]*[!-~])?)?\Z")
