@@ -18,7 +18,10 @@ ERROR_BODY = {"type": "object", "description": "An error: `detail`, or messages 
 
 #: Answers any endpoint can give, besides its own.
 COMMON_ERRORS = {
+    401: (ERROR_BODY, "Credentials were sent and are wrong (with an authentication that asks for them)"),
     403: (ERROR_BODY, "Not allowed (not signed in, or lacking the permission)"),
+    406: (ERROR_BODY, "The Accept header asks for a type the API does not answer in (it answers JSON)"),
+    415: (ERROR_BODY, "The body's content type is not JSON, a form or multipart"),
     429: (ERROR_BODY, "Rate limit reached; Retry-After says when to try again"),
 }
 
