@@ -50,6 +50,9 @@ else:
 if HAVE_SPECTACULAR:
     INSTALLED_APPS.append("drf_spectacular")
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"} if HAVE_SPECTACULAR else {}
+if HAVE_DRF:
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+        "rest_framework.authentication.SessionAuthentication", "tests.auth.NulSafeBasicAuthentication"]
 SPECTACULAR_SETTINGS = {"TITLE": "django-async-email", "VERSION": "0.1.0"}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

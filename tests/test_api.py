@@ -354,3 +354,12 @@ def test_openapi_schema_describes_every_endpoint_and_is_valid(settings):
     assert "email" in schema["components"]["schemas"]["PasswordResetRequest"]["properties"]
     notify = paths[BASE + "send-notification-to-users/"]["post"]
     assert "user_ids" in str(schema["components"]["schemas"]) and "202" in notify["responses"]
+
+
+def test_a_basic_auth_username_with_a_nul_is_refused_not_a_server_error(api):
+    import base64
+
+    credentials = base64.b64encode("ad\x00min:secret".encode()).decode()
+    response = api.post(BASE + "send-notification-to-users/", {"user_ids": [1], "subject": "s", "message": "m"},
+                        format="json", HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert response.status_code in (401, 403)
