@@ -49,7 +49,9 @@ else:
     HAVE_SPECTACULAR = HAVE_DRF
 if HAVE_SPECTACULAR:
     INSTALLED_APPS.append("drf_spectacular")
-REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"} if HAVE_SPECTACULAR else {}
+REST_FRAMEWORK: dict[str, object] = {}
+if HAVE_SPECTACULAR:
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 if HAVE_DRF:
     REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
         "rest_framework.authentication.SessionAuthentication", "tests.auth.NulSafeBasicAuthentication"]
