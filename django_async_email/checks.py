@@ -216,9 +216,20 @@ def check_invited_user_creation(**kwargs):
 
 
 def check_sweeper_scheduled(**kwargs):
-    """With the in-worker sweep off, something else must run the sweeper."""
-    if not _settings_ok() or app_settings.SWEEP_IN_WORKER:
+    """With the in-worker sweep off, something else must run the sweeper; with it on, the
+    sweeps must come often enough to see every lease before it runs out."""
+    if not _settings_ok():
         return []
+    if app_settings.SWEEP_IN_WORKER:
+        if app_settings.SWEEP_EVERY < app_settings.LEASE_SECONDS:
+            return []
+        return [checks.Warning(
+            f"ASYNC_EMAIL['SWEEP_EVERY'] ({app_settings.SWEEP_EVERY}) is not less than LEASE_SECONDS "
+            f"({app_settings.LEASE_SECONDS}): a lease can begin and end between two sweeps, so a dead worker's "
+            f"emails can wait up to a lease plus a sweep instead of one lease.",
+            hint="Keep SWEEP_EVERY below LEASE_SECONDS (30 and 60 by default).",
+            id=_id("W012"),
+        )]
     schedule = current_celery_app().conf.beat_schedule or {}
     if any(entry.get("task") == SWEEP.task_name for entry in schedule.values()):
         return []

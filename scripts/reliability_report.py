@@ -19,14 +19,16 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 def table(runs) -> str:
     lines = [
-        "| broker | database | scenario | expected | delivered | duplicated | lost | note |",
-        "|---|---|---|---:|---:|---:|---:|---|",
+        "| broker | database | scenario | expected | delivered | duplicated | lost | fault → last delivered s "
+        "| note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
         for r in run["results"]:
+            recovery = "—" if r.get("recovery_s") is None else f"{r['recovery_s']:.1f}"
             lines.append(
                 f"| {run['broker']} | {run['database']} | {r['scenario']} | {r['expected']} | {r['delivered']} "
-                f"| {r['duplicated']} | {r['lost']} | {r['note']} |"
+                f"| {r['duplicated']} | {r['lost']} | {recovery} | {r['note']} |"
             )
     return "\n".join(lines)
 

@@ -214,10 +214,11 @@ RELIABILITY_RESULTS = []
 def reliability(request):
     """Record a fault scenario's outcome for docs/reliability.md (see scripts/reliability_report.py)."""
 
-    def record(scenario, expected, delivered, duplicated, lost, note=""):
+    def record(scenario, expected, delivered, duplicated, lost, note="", recovery_s=None):
         RELIABILITY_RESULTS.append({
             "scenario": scenario, "expected": expected, "delivered": delivered, "duplicated": duplicated,
             "lost": lost, "note": note, "test": request.node.name,
+            "recovery_s": None if recovery_s is None else round(recovery_s, 1),
         })
 
     return record

@@ -161,6 +161,15 @@ def test_a_check_warns_when_nothing_sweeps(celery_conf, settings):
     assert our_checks.check_sweeper_scheduled() == []
 
 
+def test_a_check_warns_when_the_sweeps_are_further_apart_than_a_lease(settings):
+    # The sweeping worker wakes when the first lease it saw runs out; a lease that begins and
+    # ends between two sweeps is seen only by the sweep after.
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SWEEP_IN_WORKER": True, "SWEEP_EVERY": 60, "LEASE_SECONDS": 60}
+    assert [m.id for m in our_checks.check_sweeper_scheduled()] == ["django_async_email.W012"]
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SWEEP_EVERY": 30}
+    assert our_checks.check_sweeper_scheduled() == []
+
+
 def test_queue_without_a_consumer_in_the_declared_queues(celery_conf):
     from kombu import Queue
 

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import transaction
 
 from django_async_email import email_utils
-from django_async_email.delivery.sweeper import requeue_stuck_emails
 from django_async_email.models import OutboxEmail
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -27,6 +26,25 @@ def settled(wait_for, count, timeout=40):
                     timeout=timeout, message=f"{count} email(s) settled")
 
 
+def last_delivered_after(smtp, addresses, since):
+    """Seconds from ``since`` (a monotonic time: the fault) to the last address's first copy."""
+    wanted = {a.lower() for a in addresses}
+    first = {}
+    for r in smtp.received:
+        for rcpt in r.rcpt_tos:
+            if rcpt.lower() in wanted:
+                first.setdefault(rcpt.lower(), r.at)
+    return max(first.values()) - since
+
+
+# The defaults' proportions (lease 60 s, a sweep every 30 s, STUCK_AFTER 60 s), scaled by a
+# tenth so a scenario takes seconds: the in-worker sweep does the recovery, nobody calls it.
+SCALED_DEFAULTS = {
+    "ASYNC_EMAIL_TEST_SWEEP_IN_WORKER": 1, "ASYNC_EMAIL_TEST_LEASE_SECONDS": 6, "ASYNC_EMAIL_TEST_SWEEP_EVERY": 3,
+    "ASYNC_EMAIL_TEST_STUCK_AFTER": 6,
+}
+
+
 def outcome(smtp, addresses):
     counts = Counter(rcpt.lower() for r in smtp.received for rcpt in r.rcpt_tos)
     delivered = sum(1 for a in addresses if counts[a.lower()] >= 1)
@@ -38,6 +56,7 @@ def test_transient_4xx_is_delivered_once_after_growing_delays(celery_worker, smt
                                                              reliability):
     user = make_user(email="busy@example.com")
     smtp.fail_first("busy@example.com", 2, code=421)
+    sent_at = time.monotonic()
     email_utils.send_welcome_email(user)
     settled(wait_for, 1)
     row = OutboxEmail.objects.get()
@@ -46,7 +65,7 @@ def test_transient_4xx_is_delivered_once_after_growing_delays(celery_worker, smt
     assert len(attempts) == 3 and attempts[2] - attempts[1] > attempts[1] - attempts[0]
     assert outcome(smtp, ["busy@example.com"]) == (1, 0, 0)
     reliability("SMTP 421 for the first 2 attempts", 1, *outcome(smtp, ["busy@example.com"]),
-                note="3 attempts, growing delays")
+                note="3 attempts, growing delays", recovery_s=last_delivered_after(smtp, ["busy@example.com"], sent_at))
 
 
 def test_permanent_5xx_and_all_recipients_refused_fail_at_once(celery_worker, smtp, wait_for, make_user,
@@ -79,13 +98,15 @@ def test_partial_refusal_in_a_batch(celery_worker, smtp, wait_for, make_user, re
 def test_connection_dropped_after_data_is_retried(celery_worker, smtp, wait_for, make_user, reliability):
     user = make_user(email="drop@example.com")
     smtp.drop_after_data("drop@example.com", 1)
+    sent_at = time.monotonic()
     email_utils.send_welcome_email(user)
     settled(wait_for, 1)
     row = OutboxEmail.objects.get()
     assert (row.status, row.attempts) == ("sent", 2) and smtp.handler.dropped == 1
     assert outcome(smtp, ["drop@example.com"]) == (1, 0, 0)
     reliability("connection dropped after DATA, no reply", 1, *outcome(smtp, ["drop@example.com"]),
-                note="retried; the sink kept nothing of the dropped try")
+                note="retried; the sink kept nothing of the dropped try",
+                recovery_s=last_delivered_after(smtp, ["drop@example.com"], sent_at))
 
 
 def test_a_server_that_never_answers_times_out_and_the_worker_goes_on(isolated_worker, smtp, wait_for,
@@ -133,37 +154,40 @@ def test_worker_killed_mid_chunk_loses_nothing(isolated_worker, smtp, wait_for, 
     users = [make_user(user_type="Publisher") for _ in range(100)]
     addresses = [u.email for u in users]
     smtp.slow_data(0.03)
-    worker = isolated_worker(ASYNC_EMAIL_TEST_LEASE_SECONDS=3, ASYNC_EMAIL_TEST_RECORD_EVERY=10)
+    worker = isolated_worker(**SCALED_DEFAULTS, ASYNC_EMAIL_TEST_RECORD_EVERY=10)
     email_utils.send_notification_to_user_types(["Publisher"], "Hello", "Body")
     wait_for(lambda: len(smtp.received) >= 25, timeout=30, message="the chunk to be half sent")
     worker.proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
     worker.proc.wait()
     sent_before_kill = len(smtp.received)
     smtp.slow_data(0)
-    isolated_worker(ASYNC_EMAIL_TEST_LEASE_SECONDS=3, ASYNC_EMAIL_TEST_RECORD_EVERY=10)
-    time.sleep(3.5)  # the dead worker's lease runs out
-    requeue_stuck_emails(stuck_after=1)
-    settled(wait_for, 100, timeout=60)
+    isolated_worker(**SCALED_DEFAULTS, ASYNC_EMAIL_TEST_RECORD_EVERY=10)
+    settled(wait_for, 100, timeout=60)  # the new worker's own sweep gives the rows back
     assert OutboxEmail.objects.filter(status="sent").count() == 100
     delivered, duplicated, lost = outcome(smtp, addresses)
     assert lost == 0 and delivered == 100
     # Sent rows are written back every RECORD_EVERY (10) messages, so at most that many
     # were sent but unrecorded when the process died, plus the one in flight.
     assert duplicated <= 11, duplicated
-    reliability("worker SIGKILLed mid-chunk, new worker + sweeper", 100, delivered, duplicated, lost,
-                note=f"killed after {sent_before_kill} sent; RECORD_EVERY=10 bounds resends")
+    recovery = last_delivered_after(smtp, addresses, killed_at)
+    assert recovery < 6 + 2 * 3 + 10, recovery  # a lease, two sweeps, the sending
+    reliability("worker SIGKILLed mid-chunk, new worker sweeps", 100, delivered, duplicated, lost,
+                note=f"killed after {sent_before_kill} sent; RECORD_EVERY=10 bounds resends", recovery_s=recovery)
 
 
-def test_publish_lost_at_commit_is_recovered_by_the_sweeper(celery_worker, smtp, wait_for, make_user, reliability,
+def test_publish_lost_at_commit_is_recovered_by_the_sweeper(isolated_worker, smtp, wait_for, make_user, reliability,
                                                             caplog):
     from tests.celery_app import app
 
+    isolated_worker(**SCALED_DEFAULTS)
     user = make_user(email="lost@example.com")
     original = app.conf.broker_url, app.conf.broker_transport, app.conf.task_publish_retry
     # Nothing listens on port 9: the publish after commit fails for real.
     app.conf.broker_url, app.conf.broker_transport, app.conf.task_publish_retry = "redis://127.0.0.1:9/0", None, False
     app._pool, app.amqp._producer_pool = None, None
     try:
+        sent_at = time.monotonic()
         email_utils.send_welcome_email(user)  # commits; the publish fails
     finally:
         app.conf.broker_url, app.conf.broker_transport, app.conf.task_publish_retry = original
@@ -171,12 +195,12 @@ def test_publish_lost_at_commit_is_recovered_by_the_sweeper(celery_worker, smtp,
     assert "stay queued for the sweeper" in caplog.text
     time.sleep(1.5)
     assert OutboxEmail.objects.get().status == "queued" and smtp.received == []
-    report = requeue_stuck_emails(stuck_after=1)
-    assert report["emails_republished"] == 1
-    settled(wait_for, 1)
+    settled(wait_for, 1, timeout=30)  # the worker's own sweep, once the row is STUCK_AFTER old
     assert outcome(smtp, ["lost@example.com"]) == (1, 0, 0)
+    recovery = last_delivered_after(smtp, ["lost@example.com"], sent_at)
+    assert 6 <= recovery < 6 + 3 + 5, recovery  # not before STUCK_AFTER; by the sweep after it
     reliability("broker down at commit (publish lost)", 1, *outcome(smtp, ["lost@example.com"]),
-                note="row stayed queued; sweeper republished")
+                note="row stayed queued; the worker's sweep republished it", recovery_s=recovery)
 
 
 def test_rolled_back_transaction_sends_nothing(celery_worker, smtp, wait_for, make_user, reliability):
@@ -209,7 +233,8 @@ def test_the_same_task_delivered_twice_sends_one_message(celery_worker, smtp, wa
 
 
 @pytest.mark.skipif(BROKER not in ("redis", "amqp"), reason="restarts a broker server; the embedded one has none")
-def test_broker_restarted_mid_bulk_loses_nothing(celery_worker, smtp, wait_for, make_user, reliability):
+def test_broker_restarted_mid_bulk_loses_nothing(isolated_worker, smtp, wait_for, make_user, reliability):
+    isolated_worker(**SCALED_DEFAULTS)
     users = [make_user(user_type="Station") if settings.CUSTOM_USER else make_user() for _ in range(60)]
     smtp.slow_data(0.02)
     if settings.CUSTOM_USER:
@@ -217,15 +242,15 @@ def test_broker_restarted_mid_bulk_loses_nothing(celery_worker, smtp, wait_for, 
     else:
         email_utils.send_notification_to_users([u.pk for u in users], "Hello", "Body")
     wait_for(lambda: len(smtp.received) >= 10, timeout=30, message="the bulk to start")
+    restarted_at = time.monotonic()
     restart_broker()
     smtp.slow_data(0)
-    time.sleep(2)
-    requeue_stuck_emails(stuck_after=1)
-    settled(wait_for, 60, timeout=90)
+    settled(wait_for, 60, timeout=90)  # nobody calls the sweeper
     delivered, duplicated, lost = outcome(smtp, [u.email for u in users])
     assert lost == 0 and duplicated == 0
     reliability(f"{BROKER} broker restarted mid-bulk", 60, delivered, duplicated, lost,
-                note="queued rows republished by the sweeper")
+                note="the worker reconnected; its sweep republished what the broker lost",
+                recovery_s=last_delivered_after(smtp, [u.email for u in users], restarted_at))
 
 
 def restart_broker():

@@ -11,7 +11,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_async_email import email_utils
-from django_async_email.delivery.sweeper import requeue_stuck_emails, sweep_if_ours, take_sweeper_lease
+from django_async_email.delivery import sweep_timer
+from django_async_email.delivery.claim import claim_emails
+from django_async_email.delivery.sweeper import (
+    next_lease_expiry,
+    requeue_stuck_emails,
+    sweep_if_ours,
+    take_sweeper_lease,
+)
 from django_async_email.models import Broadcast, OutboxEmail
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,12 +34,71 @@ def test_only_one_worker_sweeps_at_a_time():
     assert take_sweeper_lease("worker-b", seconds=45, now=now + timedelta(seconds=80))
 
 
-def test_an_idle_sweep_is_four_queries():
+def test_an_idle_sweep_is_six_queries():
+    # The lease, three index reads, and the two that find the first lease to run out.
     take_sweeper_lease("me", seconds=45)
+    timer = sweep_timer.SweepTimer("me")
     with CaptureQueriesContext(connection) as queries:
-        assert sweep_if_ours("me") == {"leases_released": 0, "emails_republished": 0, "tasks_published": 0,
-                                       "broadcasts_restarted": 0}
-    assert len(queries) == 4, [q["sql"] for q in queries]
+        assert timer.sweep_once() == 30
+    assert len(queries) == 6, [q["sql"] for q in queries]
+    assert sweep_if_ours("me") == {"leases_released": 0, "emails_republished": 0, "tasks_published": 0,
+                                   "broadcasts_restarted": 0}
+
+
+def test_the_sweeping_worker_wakes_when_the_first_lease_runs_out(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SWEEP_EVERY": 30}
+    now = timezone.now()
+    assert sweep_timer.seconds_until_next_sweep(None, now) == 30  # nothing held: the interval
+    assert sweep_timer.seconds_until_next_sweep(now + timedelta(seconds=100), now) == 30
+    assert sweep_timer.seconds_until_next_sweep(now + timedelta(seconds=7), now) == 7.5  # just after it runs out
+    assert sweep_timer.seconds_until_next_sweep(now - timedelta(seconds=5), now) == 1.0  # never a busy loop
+
+
+@pytest.mark.custom_user
+def test_the_first_lease_counts_rows_being_sent_and_fan_outs(make_user, published, settings):
+    assert next_lease_expiry() is None
+    make_user(user_type="Artist")
+    email_utils.send_verification_email(make_user())
+    _token, rows = claim_emails([OutboxEmail.objects.get().pk])
+    assert next_lease_expiry() == rows[0].lease_expires_at
+    email_utils.send_notification_to_user_types(["Artist"], "Hello", "Body")
+    soon = timezone.now() + timedelta(seconds=5)
+    Broadcast.objects.update(lease_expires_at=soon)
+    assert next_lease_expiry() == soon
+    Broadcast.objects.update(state=Broadcast.State.CANCELLED)
+    assert next_lease_expiry() == rows[0].lease_expires_at
+
+
+@pytest.mark.custom_user
+def test_a_surviving_sweeper_gives_back_a_dead_workers_rows_when_their_lease_ends(make_user, published, settings):
+    # The fleet case: this process holds the sweeper lease; another worker claimed a row
+    # just after a sweep and died. The next sweep (4 s) sees the lease, which ends at 5 s, and
+    # the timer wakes then: the row is back at about 5.5 s, where the interval alone would
+    # give it back at the sweep after, at 8 s. (The defaults' lease and sweep are 60 and 30.)
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SWEEP_EVERY": 4, "LEASE_SECONDS": 5}
+    email_utils.send_verification_email(make_user())
+    row = OutboxEmail.objects.get()
+    timer = sweep_timer.SweepTimer("survivor").start()
+    try:
+        deadline = time.monotonic() + 15
+        while not SweeperLease_held_by("survivor") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        claim_emails([row.pk])  # the worker that is about to die
+        started = time.monotonic()
+        while OutboxEmail.objects.get(pk=row.pk).status == "sending" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        given_back_after = time.monotonic() - started
+    finally:
+        timer.stop()
+    assert OutboxEmail.objects.get(pk=row.pk).status == "queued"
+    assert given_back_after < 5 + 1.5, given_back_after
+    assert [name for name, _a, _o in published][-1] == "django_async_email.tasks.send_email_verification_task"
+
+
+def SweeperLease_held_by(holder):
+    from django_async_email.models import SweeperLease
+
+    return SweeperLease.objects.filter(holder=holder).exists()
 
 
 @pytest.mark.custom_user

@@ -2,8 +2,10 @@
 
 When a Celery worker that consumes one of the package's queues is ready, a thread in its
 main process sweeps once at once and then every ``SWEEP_EVERY`` seconds; the lease row in
-``delivery.sweeper`` lets only one worker of the fleet sweep at a time. A host that runs
-the sweeper from beat or cron sets ``SWEEP_IN_WORKER = False``.
+``delivery.sweeper`` lets only one worker of the fleet sweep at a time. The worker that
+sweeps also wakes just after the first lease it sees would run out, so a dead worker's rows
+come back one lease after its last renewal, whatever the phase of the sweeps. A host that
+runs the sweeper from beat or cron sets ``SWEEP_IN_WORKER = False``.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import datetime
 
 from celery.signals import worker_ready, worker_shutdown
 from django.db import close_old_connections
+from django.utils import timezone
 
 from ..conf import app_settings
 from ..outbox.routing import queue_names
-from .sweeper import sweep_if_ours
+from .sweeper import next_lease_expiry, sweep_if_ours
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +43,37 @@ class SweepTimer:
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            self.sweep_once()
-            self.stopped.wait(app_settings.SWEEP_EVERY)
+            self.stopped.wait(self.sweep_once())
 
-    def sweep_once(self) -> None:
+    def sweep_once(self) -> float:
+        """Sweep if this worker holds the sweeper lease; the seconds until the next sweep."""
         try:
             report = sweep_if_ours(self.holder)
-            if report and any(report.values()):
+            if report is None:  # another worker sweeps; try for the lease again later
+                return app_settings.SWEEP_EVERY
+            if any(report.values()):
                 logger.info("Recovery sweep by %s: %s", self.holder, report)
+            return seconds_until_next_sweep(next_lease_expiry(), timezone.now())
         except Exception:  # a database hiccup must not stop the timer; the next sweep retries
             logger.exception("Recovery sweep by %s failed; trying again in %s s", self.holder, app_settings.SWEEP_EVERY)
+            return app_settings.SWEEP_EVERY
         finally:
             close_old_connections()  # this thread's connection, between sweeps
+
+
+# Not sooner than this after a sweep, so a lease that keeps running out (a clock set wrong,
+# a row given back by another process) costs a sweep a second at most; and this long after
+# the lease ends, so the sweep finds it over (its test is a strict "earlier than now").
+MIN_WAIT = 1.0
+AFTER_EXPIRY = 0.5
+
+
+def seconds_until_next_sweep(first_expiry: datetime | None, now: datetime) -> float:
+    """``SWEEP_EVERY``, or less when a lease runs out before then."""
+    if first_expiry is None:
+        return app_settings.SWEEP_EVERY
+    until = (first_expiry - now).total_seconds() + AFTER_EXPIRY
+    return max(MIN_WAIT, min(app_settings.SWEEP_EVERY, until))
 
 
 _timer: SweepTimer | None = None

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -135,6 +135,19 @@ def take_sweeper_lease(holder: str, *, seconds: float, now=None) -> bool:
     except IntegrityError:  # another worker holds it
         return False
     return True
+
+
+def next_lease_expiry():
+    """When the first lease now held runs out (a row being sent, or a fan-out); ``None`` if none.
+
+    The sweeping worker wakes then rather than at its next ``SWEEP_EVERY``, so the rows of a
+    worker that died come back one lease after its last renewal, not up to a sweep later.
+    Two index reads (``status, lease_expires_at`` on the rows; the broadcasts are few).
+    """
+    rows = OutboxEmail.objects.filter(status=Status.SENDING).aggregate(first=Min("lease_expires_at"))["first"]
+    fan_outs = (Broadcast.objects.filter(total__isnull=True, lease_expires_at__isnull=False)
+                .exclude(state=Broadcast.State.CANCELLED).aggregate(first=Min("lease_expires_at"))["first"])
+    return min((t for t in (rows, fan_outs) if t is not None), default=None)
 
 
 def sweep_if_ours(holder: str, *, now=None) -> dict | None:
