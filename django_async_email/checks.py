@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 
 from .adapter import DefaultAdapter, accepts_keyword
 from .conf import app_settings, import_from_setting
+from .delivery.build.links import page_link
 from .delivery.build.messages import DEFAULT_TEMPLATES
 from .delivery.retry import longest_retry_delay
 from .delivery.send.connection import backend_path, mailer_alias, mailers_configured
@@ -303,6 +304,24 @@ def check_api_permissions(**kwargs):
     return errors
 
 
+def check_unsubscribe_links(**kwargs):
+    """Notifications need a one-click unsubscribe link: the package's page, or the host's."""
+    if not _settings_ok():
+        return []
+    missing = [name for name in ("UNSUBSCRIBE_URL", "PREFERENCES_URL") if page_link(name, "", "t") is None]
+    if not missing:
+        return []
+    return [checks.Warning(
+        f"No URL for {' and '.join(missing)}: the URLconf mounts no django_async_email.web.link_urls and "
+        f"ASYNC_EMAIL sets no template, so notifications go out without "
+        f"{'List-Unsubscribe headers and ' if 'UNSUBSCRIBE_URL' in missing else ''}the links the templates show. "
+        f"Gmail and Yahoo throttle or refuse bulk mail without one-click unsubscribe.",
+        hint='Add path("", include("django_async_email.web.link_urls")) to your urls.py, or set '
+             "ASYNC_EMAIL['UNSUBSCRIBE_URL'] / ['PREFERENCES_URL'] to pages of your own that accept the token.",
+        id=_id("W013"),
+    )]
+
+
 def _settings_ok() -> bool:
     try:
         app_settings.as_dict()
@@ -315,7 +334,7 @@ ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
     check_templates, check_user_model, check_user_types, check_adapter, check_invited_user_creation,
     check_delivery_safety, check_proxies, check_sweeper_scheduled, check_message_id_domain,
-    check_api_permissions,
+    check_api_permissions, check_unsubscribe_links,
 ]
 
 

@@ -66,6 +66,12 @@ DEFAULTS: dict[str, Any] = {
     "CODE_LENGTH": 6,
     "CODE_TIMEOUT": 900,
     "CODE_MAX_ATTEMPTS": 5,
+    # Notification categories, unsubscribe and preferences (docs/deliverability.md)
+    "CATEGORIES": {},
+    "DEFAULT_CATEGORY": "notifications",
+    "UNSUBSCRIBE_URL": None,
+    "PREFERENCES_URL": None,
+    "UNSUBSCRIBE_TOKEN_MAX_AGE": None,
     # Who may invite whom (None: staff any type, others their own)
     "INVITATION_RULES": None,
     # Extension point
@@ -95,7 +101,7 @@ THROTTLE_SCOPES = tuple(DEFAULTS["THROTTLE_RATES"])
 API_ENDPOINTS = (
     "resend_verification", "request_password_reset", "send_invitation", "send_notification_to_users",
     "send_notification_to_user_type", "system_status", "verify_email", "confirm_password_reset",
-    "accept_invitation", "verify_email_code", "confirm_password_reset_code",
+    "accept_invitation", "verify_email_code", "confirm_password_reset_code", "preferences",
 )
 
 #: How an account flow is completed: by the link in the email, a code typed in, or either.
@@ -166,6 +172,30 @@ def _is_link_template(value):
     return isinstance(value, str) and "{base_url}" in value
 
 
+CATEGORY_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _is_category_key(value):
+    return isinstance(value, str) and 0 < len(value) <= 64 and set(value) <= CATEGORY_KEY_CHARS
+
+
+def _is_categories(value):
+    """``{"key": {"label": str, "email_types": [str, ...], "default": bool}}``; each type in one category."""
+    if not isinstance(value, dict):
+        return False
+    seen: set[str] = set()
+    for key, spec in value.items():
+        if not _is_category_key(key) or not isinstance(spec, dict):
+            return False
+        if set(spec) - {"label", "email_types", "default"} or not isinstance(spec.get("label", key), str):
+            return False
+        types = spec.get("email_types", [])
+        if not _is_str_list(types) or seen & set(types) or not isinstance(spec.get("default", True), bool):
+            return False
+        seen |= set(types)
+    return True
+
+
 #: (check, what a valid value looks like) per key.
 VALIDATORS = {
     "BASE_URL": (_is_str, "a string such as 'https://example.com'"),
@@ -208,6 +238,17 @@ VALIDATORS = {
     "CODE_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
     "CODE_MAX_ATTEMPTS": (_is_positive_int, "an integer > 0"),
     "ADAPTER": (_is_str, "a dotted path to an adapter class"),
+    "CATEGORIES": (
+        _is_categories,
+        "a dict of category key (lowercase letters, digits, '_' or '-') to {'label': str, 'email_types': "
+        "[str, ...], 'default': bool}, with each email type in one category at most",
+    ),
+    "DEFAULT_CATEGORY": (_is_category_key, "a category key (lowercase letters, digits, '_' or '-')"),
+    "UNSUBSCRIBE_URL": (lambda v: v is None or _is_link_template(v) and "{token}" in v,
+                        "None or a string containing '{base_url}' and '{token}'"),
+    "PREFERENCES_URL": (lambda v: v is None or _is_link_template(v) and "{token}" in v,
+                        "None or a string containing '{base_url}' and '{token}'"),
+    "UNSUBSCRIBE_TOKEN_MAX_AGE": (_is_optional_duration, "None (never expires) or a timedelta or seconds > 0"),
     "INVITATION_RULES": (
         lambda v: v is None or isinstance(v, dict) and all(
             isinstance(k, str) and (t == "__all__" or _is_str_list(t)) for k, t in v.items()),

@@ -10,9 +10,12 @@ token. The work is in the layers below: ``outbox`` (the request side) and ``acco
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from .accounts import flows
+from .accounts import preferences as _preferences
+from .accounts import suppression as _suppression
 from .accounts.flows import (
     check_invitation_token,
     check_password_reset_token,
@@ -22,7 +25,7 @@ from .accounts.flows import (
 )
 from .adapter import get_adapter
 from .checks import configuration_report
-from .models import Kind
+from .models import Kind, Suppression
 from .outbox import broadcasts
 from .outbox.invitations import queue_invitation
 from .outbox.rows import queue_by_address, queue_to_user
@@ -49,6 +52,11 @@ __all__ = [
     "check_invitation_token",
     "verify_email_with_code",
     "reset_password_with_code",
+    "suppress",
+    "unsuppress",
+    "is_suppressed",
+    "email_preferences",
+    "set_email_preferences",
 ]
 
 
@@ -181,6 +189,48 @@ def accept_invitation(token, password, *, now=None, **profile_fields):
     return flows.accept_invitation(
         token, password, create_user=get_adapter().create_invited_user, now=now, **profile_fields
     )
+
+
+def suppress(address, reason="manual", source="") -> Suppression:
+    """Put ``address`` on the suppression list (or change the reason of its entry); the entry.
+
+    A suppressed address gets no notification; after ``"hard_bounce"`` or ``"complaint"``
+    it gets no account email either. ``reason`` is one of ``"hard_bounce"``,
+    ``"complaint"``, ``"unsubscribed_all"`` and ``"manual"`` (``InvalidEmailInput`` on
+    ``reason`` otherwise, and on ``address`` for something that is not an address);
+    ``source`` says where it came from (a bounce's SMTP reply, a webhook...). The address
+    is stored normalised and lowercased, so ``"Foo@EXAMPLE.com "`` and ``"foo@example.com"``
+    are one entry.
+    """
+    return _suppression.suppress(address, reason=reason, source=source)
+
+
+def unsuppress(address) -> bool:
+    """Take ``address`` off the suppression list (however it is typed); whether it was on it."""
+    return _suppression.unsuppress(address)
+
+
+def is_suppressed(address) -> bool:
+    """Whether ``address`` (however it is typed) is on the suppression list."""
+    return _suppression.is_suppressed(address)
+
+
+def email_preferences(user) -> list[dict]:
+    """Every notification category with whether ``user`` receives it:
+    ``[{"category": "updates", "label": "Product updates", "subscribed": True}, ...]``."""
+    return _preferences.preferences_of(user)
+
+
+def set_email_preferences(user, changes) -> list[dict]:
+    """Turn categories on or off for ``user`` with ``{category key: bool}``; only the keys
+    given change (recorded as changed by the Python API). Returns every category's state
+    afterwards, as ``email_preferences``.
+
+    An unknown key or a value that is not a ``bool`` raises ``InvalidEmailInput`` on
+    ``categories`` before anything is written.
+    """
+    with transaction.atomic():
+        return _preferences.set_preferences(user, changes, _preferences.Source.PYTHON)
 
 
 def validate_email_configuration() -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -30,6 +31,24 @@ class Status(models.TextChoices):
 FINAL_STATUSES = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED)
 #: A row in one of these is still to be sent (or being sent).
 PENDING_STATUSES = (Status.QUEUED, Status.SENDING)
+
+
+class SuppressionReason(models.TextChoices):
+    """Why a row was not sent, or an address gets nothing (``Suppression.reason``)."""
+
+    #: The user turned the email's category off (one-click, the link, the page, the API).
+    UNSUBSCRIBED = "unsubscribed", _("Unsubscribed from the category")
+    #: The category is off unless asked for, and the user did not ask.
+    NOT_OPTED_IN = "not_opted_in", _("Not opted in to the category")
+    HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+    COMPLAINT = "complaint", _("Spam complaint")
+    UNSUBSCRIBED_ALL = "unsubscribed_all", _("Unsubscribed from all notifications")
+    MANUAL = "manual", _("Suppressed by hand")
+
+
+#: Suppression reasons that stop account emails too (the address does not take mail, or
+#: its owner reported us); the others stop notifications only.
+BLOCKS_ACCOUNT_EMAIL = (SuppressionReason.HARD_BOUNCE, SuppressionReason.COMPLAINT)
 
 
 class Broadcast(models.Model):
@@ -77,17 +96,25 @@ class Broadcast(models.Model):
             sent=Count("id", filter=Q(status=Status.SENT)),
             failed=Count("id", filter=Q(status=Status.FAILED)),
             cancelled=Count("id", filter=Q(status=Status.CANCELLED)),
+            suppressed=Count("id", filter=Q(status=Status.SUPPRESSED)),
         )
         total = self.total if self.total is not None else counts["created"]
-        done = counts["sent"] + counts["failed"] + counts["cancelled"]
+        done = counts["sent"] + counts["failed"] + counts["cancelled"] + counts["suppressed"]
         return {
             "state": self.state,
             "total": total,
             "sent": counts["sent"],
             "failed": counts["failed"],
             "cancelled": counts["cancelled"],
+            "suppressed": counts["suppressed"],
             "pending": max(total - done, 0),
         }
+
+    def suppressed_by_reason(self) -> dict[str, int]:
+        """How many recipients were skipped, by reason (``SuppressionReason``)."""
+        rows = (self.emails.filter(status=Status.SUPPRESSED).values_list("suppressed_reason")
+                .annotate(n=Count("id")).order_by())
+        return {reason or "other": n for reason, n in rows}
 
 
 class Invitation(models.Model):
@@ -192,6 +219,9 @@ class OutboxEmail(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    #: For a ``suppressed`` row skipped by a preference or the suppression list: why.
+    suppressed_reason = models.CharField(
+        _("suppressed because"), max_length=32, choices=SuppressionReason.choices, blank=True)
     #: Assigned when the row is written and reused on every attempt.
     message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
     task_id = models.CharField(_("task id"), max_length=255, blank=True, db_index=True)
@@ -288,3 +318,55 @@ class FlowEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_flow_display()}: {self.get_outcome_display()}"
+
+
+class EmailPreference(models.Model):
+    """Whether a user receives one category of notifications, and when and how that was set.
+
+    No row means the category's default (``ASYNC_EMAIL['CATEGORIES']``).
+    """
+
+    class Source(models.TextChoices):
+        ONE_CLICK = "one_click", _("One-click unsubscribe (RFC 8058)")
+        LINK = "link", _("Unsubscribe link")
+        PAGE = "page", _("Preferences page")
+        API = "api", _("REST API")
+        ADMIN = "admin", _("Admin")
+        PYTHON = "python", _("Python API")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user"),
+    )
+    category = models.CharField(_("category"), max_length=64)
+    subscribed = models.BooleanField(_("receives it"))
+    source = models.CharField(_("changed by"), max_length=16, choices=Source.choices)
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("email preference")
+        verbose_name_plural = _("email preferences")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "category"], name="async_email_one_preference_per_category"),
+        ]
+
+    def __str__(self):
+        return f"{self.category}: {'on' if self.subscribed else 'off'} for user {self.user_id}"
+
+
+class Suppression(models.Model):
+    """An address that gets no notification (and, after a hard bounce or a complaint, no email)."""
+
+    #: ``accounts.addresses.suppression_key``: the normal form, lowercased.
+    address = models.CharField(_("address"), max_length=254, unique=True)
+    reason = models.CharField(_("reason"), max_length=32, choices=SuppressionReason.choices)
+    #: Where it came from: the SMTP reply of a bounce, "admin", an ESP webhook...
+    source = models.CharField(_("source"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppressed addresses")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.address} ({self.get_reason_display()})"

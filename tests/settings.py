@@ -153,6 +153,13 @@ ASYNC_EMAIL = {
     "SWEEP_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_SWEEP_EVERY", "30")),
     "STUCK_AFTER": int(os.environ.get("ASYNC_EMAIL_TEST_STUCK_AFTER", "60")),
     "RECORD_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_RECORD_EVERY", "50")),
+    # "0": every message through Django's backend (the standard path), for a worker of its own.
+    "FAST_SMTP_PATH": os.environ.get("ASYNC_EMAIL_TEST_FAST_SMTP_PATH", "1") == "1",
+    # The seed platform's notification types, in categories a user can turn off.
+    "CATEGORIES": {
+        "updates": {"label": "Product updates", "email_types": ["update", "feature_announcement"]},
+        "alerts": {"label": "Alerts", "email_types": ["alert"]},
+    },
 }
 if os.environ.get("ASYNC_EMAIL_TEST_FLOW_METHOD"):
     # "link", "code" or "both", for a worker of its own that mints codes.

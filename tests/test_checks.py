@@ -220,3 +220,12 @@ def test_message_id_domain_falls_back_to_the_host_name(settings, monkeypatch):
     assert run(our_checks.check_message_id_domain) == []
     settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "MESSAGE_ID_DOMAIN": "mail.example.com"}
     assert run(our_checks.check_message_id_domain) == []
+
+
+def test_a_check_warns_when_notifications_would_have_no_unsubscribe_link(settings):
+    assert our_checks.check_unsubscribe_links() == []  # the test URLconf mounts the link pages
+    settings.ROOT_URLCONF = "tests.urls_without_pages"
+    assert [m.id for m in our_checks.check_unsubscribe_links()] == ["django_async_email.W013"]
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "UNSUBSCRIBE_URL": "{base_url}/u/{token}",
+                            "PREFERENCES_URL": "{base_url}/p/{token}"}
+    assert our_checks.check_unsubscribe_links() == []

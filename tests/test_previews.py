@@ -69,3 +69,10 @@ def test_unknown_kind_is_404(admin_client):
 def test_html_view_checks_its_parameters_too(admin_client):
     assert admin_client.get("/emails/previews/welcome/html/?user_type=../../x").status_code == 404
     assert admin_client.get("/emails/previews/welcome/html/?lang=xx").status_code == 404
+
+
+def test_notification_preview_shows_the_unsubscribe_footer():
+    preview = render_preview("notification")
+    for part in (preview.text, preview.html):
+        assert "https://app.zamio.test/unsubscribe/preview-token/" in part
+        assert "https://app.zamio.test/email-preferences/preview-token/" in part

@@ -17,6 +17,7 @@ DEFAULT_PERMISSIONS: dict[str, list[type[BasePermission]]] = {
     "accept_invitation": [AllowAny],
     "verify_email_code": [AllowAny],
     "confirm_password_reset_code": [AllowAny],
+    "preferences": [IsAuthenticated],
 }
 
 

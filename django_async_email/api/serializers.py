@@ -133,3 +133,30 @@ class TaskIdsAcceptedSerializer(serializers.Serializer):
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class PreferenceSerializer(serializers.Serializer):
+    category = serializers.CharField(help_text="The category key (ASYNC_EMAIL['CATEGORIES']).")
+    # The metaclass takes declared fields off the class, so this shadows no Field.label.
+    label = serializers.CharField(help_text="What to show a person.")  # type: ignore[assignment]
+    subscribed = serializers.BooleanField(help_text="Whether the user receives this category's notifications.")
+
+
+class PreferencesSerializer(serializers.Serializer):
+    categories = PreferenceSerializer(many=True)
+
+
+class PreferenceChangesField(serializers.DictField):
+    """``{category key: true or false}``, passed on as sent: the Python API refuses an unknown
+    key or a value that is not a JSON boolean (``"false"`` and ``0`` are not), naming
+    ``categories``, so the answer comes through the same error path as every other."""
+
+    child = serializers.BooleanField()
+
+    def to_internal_value(self, data):
+        return data
+
+
+class PreferenceChangesSerializer(serializers.Serializer):
+    categories = PreferenceChangesField(
+        help_text="Category key to whether the user receives it; only the keys given change.")

@@ -21,4 +21,5 @@ urlpatterns = [
     path("verify-email-code/", views.VerifyEmailCodeView.as_view(), name="verify-email-code"),
     path("confirm-password-reset-code/", views.ConfirmPasswordResetCodeView.as_view(),
          name="confirm-password-reset-code"),
+    path("preferences/", views.PreferencesView.as_view(), name="preferences"),
 ]

@@ -16,6 +16,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from .. import email_utils
+from ..accounts import preferences
 from ..accounts.users import has_field
 from ..accounts.verification import is_verified
 from ..status import system_status
@@ -172,6 +173,30 @@ class SystemStatusView(EmailAPIView):
     @describe("Email system status for operators", responses={200: (None, "Status report")})
     def get(self, request):
         return Response(system_status())
+
+
+class PreferencesView(EmailAPIView):
+    """The signed-in user's notification categories: read them, or turn some on or off."""
+
+    endpoint = "preferences"
+
+    @describe("Your notification preferences", responses={200: (s.PreferencesSerializer, "Every category")},
+              description="Every notification category with its label and whether you receive it. Account "
+                          "emails (verification, password reset, invitations) are in no category.")
+    def get(self, request):
+        return Response({"categories": preferences.preferences_of(request.user)})
+
+    @describe("Change your notification preferences", request=s.PreferenceChangesSerializer,
+              responses={200: (s.PreferencesSerializer, "Every category, after the change"), 400: ERRORS},
+              description="Only the categories given change. An unknown category or a value that is not "
+                          "`true` or `false` is a 400 on `categories`, and nothing changes.")
+    def put(self, request):
+        serializer = s.PreferenceChangesSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            state = preferences.set_preferences(request.user, serializer.validated_data["categories"],
+                                                preferences.Source.API)
+        return Response({"categories": state})
 
 
 @method_decorator([transaction.non_atomic_requests,

@@ -20,6 +20,7 @@ from .claim import claim_emails
 from .headers import HeaderError
 from .record import mark_sent, record_outcomes, renew_lease
 from .report import DeliveryReport
+from .screen import describe, screen
 from .send.classify import TRANSIENT, classify_send_error, describe_error
 from .send.connection import open_connection
 from .send.sender import ERROR, SKIPPED, Outcome, Sender, close_quietly
@@ -31,6 +32,10 @@ logger = logging.getLogger(__name__)
 #: sending the run keeps each step's code and data warm and costs less CPU per message than
 #: alternating (docs/benchmarks.md); the cap bounds the memory a large chunk can take.
 RENDER_BATCH = 500
+
+#: RCPT replies that say the mailbox does not exist or will never take mail (RFC 5321
+#: 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed).
+HARD_BOUNCE_CODES = frozenset({550, 551, 553})
 
 
 def deliver_emails(email_ids, *, connection=None) -> DeliveryReport:
@@ -78,7 +83,11 @@ class SendRun:
     def build(self, rows: list[OutboxEmail]) -> list[tuple[OutboxEmail, object]]:
         """The rows that can be sent, each with its message (SMTP bytes where the fast path takes it)."""
         ready = []
+        held = screen(rows)
         for row in rows:
+            if row.pk in held:
+                self.report.add_suppressed(row.pk, describe(held[row.pk]), held[row.pk])
+                continue
             if self.sender.broken is not None:
                 self.take(row, Outcome(SKIPPED, self.sender.broken))
                 continue
@@ -145,6 +154,8 @@ class SendRun:
 
     def take_error(self, row: OutboxEmail, exc) -> None:
         error = describe_error(exc)
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            self.note_bounces(exc.recipients)
         if classify_send_error(exc) == TRANSIENT:
             self.report.add_retry(row.pk, error)
             logger.warning("Transient failure sending email %s to %s: %s", row.pk, row.recipient, error)
@@ -157,11 +168,21 @@ class SendRun:
         if refused:
             # Some recipients of this message were refused; the rest have it.
             note = describe_error(smtplib.SMTPRecipientsRefused(refused))
+            self.note_bounces(refused)
             logger.warning("Email %s sent, but some recipients were refused: %s", row.pk, note)
         self.report.add_sent(row.pk, note)
         self.unrecorded.append(row.pk)
         if len(self.unrecorded) >= app_settings.RECORD_EVERY:
             self.flush()
+
+    def note_bounces(self, refused: dict) -> None:
+        """Recipients refused for good at RCPT (550, 551, 553) join the suppression list as
+        hard bounces when the run is recorded; a 552 (over quota) or a 4xx may pass."""
+        for address, reply in refused.items():
+            code, text = reply if isinstance(reply, tuple) and len(reply) == 2 else (None, reply)
+            if code in HARD_BOUNCE_CODES:
+                message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+                self.report.bounces[address] = f"SMTP {code} at RCPT: {message}"
 
     def flush(self) -> None:
         """Write the sent rows not yet recorded."""

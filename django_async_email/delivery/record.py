@@ -10,6 +10,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from .. import signals
+from ..accounts.suppression import record_hard_bounces
 from ..conf import app_settings
 from ..models import OutboxEmail, Status
 from ..outbox.broadcasts import update_broadcast_states
@@ -52,6 +53,7 @@ def record_outcomes(token: str, rows, report: DeliveryReport) -> None:
     if report.retry:
         report.retry_countdown = retry_countdown(max(by_id[pk].attempts for pk in report.retry))
     write_unsent(token, report)
+    record_hard_bounces(report.bounces)
     for pk, row in by_id.items():
         row.last_error = report.errors.get(pk, "")
     announce(report, by_id)
@@ -80,7 +82,8 @@ def write_unsent(token: str, report: DeliveryReport) -> None:
             )
         if report.suppressed:
             mine.filter(pk__in=report.suppressed).update(
-                status=Status.SUPPRESSED, last_error=error_case(report.suppressed, report.errors), **released
+                status=Status.SUPPRESSED, last_error=error_case(report.suppressed, report.errors),
+                suppressed_reason=error_case(report.suppressed, report.reasons), **released
             )
         if report.retry:
             mine.filter(pk__in=report.retry).update(

@@ -15,6 +15,10 @@ class DeliveryReport:
     retry: list[int] = field(default_factory=list)
     #: row id -> the text stored as the row's ``last_error`` (also for a sent row with refusals)
     errors: dict[int, str] = field(default_factory=dict)
+    #: row id -> its ``suppressed_reason`` (a ``SuppressionReason``), for rows the screen held back
+    reasons: dict[int, str] = field(default_factory=dict)
+    #: address -> the server's reply, for recipients refused for good (they join the suppression list)
+    bounces: dict[str, str] = field(default_factory=dict)
     retry_countdown: float = 0.0
 
     def add_sent(self, pk: int, note: str = "") -> None:
@@ -30,9 +34,11 @@ class DeliveryReport:
         self.retry.append(pk)
         self.errors[pk] = error
 
-    def add_suppressed(self, pk: int, reason: str) -> None:
+    def add_suppressed(self, pk: int, reason: str, code: str = "") -> None:
         self.suppressed.append(pk)
         self.errors[pk] = reason
+        if code:
+            self.reasons[pk] = code
 
     def as_dict(self) -> dict:
         return {"sent": len(self.sent), "failed": len(self.failed), "retrying": len(self.retry),

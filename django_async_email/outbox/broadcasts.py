@@ -12,8 +12,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from ..accounts.categories import category_for
+from ..accounts.preferences import skip_reason
 from ..accounts.recipients import recipients_with_ids
-from ..accounts.users import email_of
+from ..accounts.users import email_field_name, email_of
 from ..conf import app_settings
 from ..exceptions import InvalidEmailInput
 from ..models import PENDING_STATUSES, Broadcast, Kind, OutboxEmail, Status
@@ -47,7 +49,10 @@ def queue_to_users(user_ids, fields: dict) -> str:
     unknown = [i for i in ids if str(i) not in found]
     if unknown:
         raise InvalidEmailInput("user_ids", f"Unknown user id(s): {', '.join(map(str, unknown))}.", code="unknown")
-    users = list(recipients_with_ids(ids).order_by("pk"))
+    # Who is skipped (suppressed address, category turned off) comes from the same query,
+    # as in the fan-out; a skipped user gets a ``suppressed`` row with the reason.
+    reason = skip_reason(category_for(fields["email_type"]), email_field_name())
+    users = list(recipients_with_ids(ids).annotate(skip=reason).order_by("pk"))
     using = outbox_db()
     with transaction.atomic(using=using):
         broadcast = Broadcast.objects.using(using).create(user_ids=[u.pk for u in users], total=len(users), **fields)
@@ -58,8 +63,20 @@ def queue_to_users(user_ids, fields: dict) -> str:
         rows = [
             OutboxEmail(kind=Kind.NOTIFICATION, email_type=fields["email_type"], recipient=email_of(u), user=u,
                         broadcast=broadcast, message_id=new_message_id())
-            for u in users
+            for u in users if not u.skip
         ]
+        skipped = [
+            OutboxEmail(kind=Kind.NOTIFICATION, email_type=fields["email_type"], recipient=email_of(u), user=u,
+                        broadcast=broadcast, message_id=new_message_id(), status=Status.SUPPRESSED,
+                        suppressed_reason=u.skip)
+            for u in users if u.skip
+        ]
+        if skipped:
+            OutboxEmail.objects.using(using).bulk_create(skipped)
+        if not rows:
+            task_id = new_task_id()
+            _finish(broadcast, task_id=task_id)
+            return task_id
         task_id = queue_rows(Kind.NOTIFICATION, rows)
         Broadcast.objects.using(using).filter(pk=broadcast.pk).update(task_id=task_id)
     return task_id

@@ -13,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from ..accounts.categories import category_for
+from ..accounts.preferences import skip_reason
 from ..accounts.recipients import recipients_of_types, recipients_with_ids
 from ..accounts.users import email_field_name
 from ..conf import app_settings
@@ -30,22 +32,28 @@ CHUNK_ROUTE = kinds.NOTIFICATION.bulk()
 
 
 def recipient_batches(broadcast: Broadcast, chunk_size: int, *, after=None):
-    """Yield lists of ``(pk, address)``, ``chunk_size`` at a time, in primary key order.
+    """Yield lists of ``(pk, address, skip reason)``, ``chunk_size`` at a time, in primary key order.
+
+    The skip reason ("" to send) comes from the same query: the suppression list and the
+    user's preference for the broadcast's category (``accounts.preferences.skip_reason``),
+    so preferences add no query per user or per chunk.
 
     User types are read with keyset pagination (``pk > last``): memory stays flat and no
     cursor is held open across the writes in between. Explicit ids are read a chunk of ids
     at a time, so a long list never becomes one huge ``IN (...)``.
     """
     email_field = email_field_name()
+    reason = skip_reason(category_for(broadcast.email_type), email_field)
     if broadcast.user_ids is not None:
         ids = sorted(set(broadcast.user_ids), key=str)
         for start in range(0, len(ids), chunk_size):
-            chunk = recipients_with_ids(ids[start:start + chunk_size])
-            batch = list(chunk.order_by("pk").values_list("pk", email_field))
+            chunk = recipients_with_ids(ids[start:start + chunk_size]).annotate(skip=reason)
+            batch = list(chunk.order_by("pk").values_list("pk", email_field, "skip"))
             if batch:
                 yield batch
         return
-    users = recipients_of_types(broadcast.user_types).order_by("pk").values_list("pk", email_field)
+    users = (recipients_of_types(broadcast.user_types).annotate(skip=reason).order_by("pk")
+             .values_list("pk", email_field, "skip"))
     last_pk = after
     while True:
         page = users if last_pk is None else users.filter(pk__gt=last_pk)
@@ -112,7 +120,9 @@ def fan_out(broadcast_id: int) -> dict:
 def _create_and_publish(broadcast: Broadcast, batch) -> bool:
     """Write one chunk's rows and publish its send task (on commit); False if nothing is left to send.
 
-    The first run of a chunk is one INSERT that carries the task id and returns the new
+    Recipients the query said to skip get a ``suppressed`` row with the reason (one more
+    INSERT for the chunk, when it has any), so the broadcast counts them and the audit
+    trail says why. The first run of a chunk is one INSERT that carries the task id and returns the new
     ids (``chunk_insert``). Only when rows already exist (a fan-out run again after a crash
     or a redelivery) does the unique constraint stop it; then the chunk is re-done with
     conflicts ignored, and the rows still queued are looked up and re-published under a
@@ -121,12 +131,17 @@ def _create_and_publish(broadcast: Broadcast, batch) -> bool:
     using = outbox_db()
     task_id = new_task_id()
     domain = message_id_domain()
-    values = [(pk, address, new_message_id(domain)) for pk, address in batch]
+    values = [(pk, address, new_message_id(domain)) for pk, address, skip in batch if not skip]
+    skipped = [(pk, address, new_message_id(domain), skip) for pk, address, skip in batch if skip]
     # What every row of the chunk shares; the INSERT's constant columns come from these.
     shared = {"kind": Kind.NOTIFICATION, "email_type": broadcast.email_type, "broadcast": broadcast,
               "task_id": task_id}
     try:
         with transaction.atomic(using=using):
+            if skipped:
+                _insert_skipped(shared, skipped, using)
+            if not values:
+                return False
             ids = insert_chunk(OutboxEmail(**shared), ("user", "recipient", "message_id"), values, using=using)
             if ids is None:  # a database that cannot return ids from a multi-row INSERT
                 OutboxEmail.objects.using(using).bulk_create(_instances(shared, values))
@@ -136,10 +151,11 @@ def _create_and_publish(broadcast: Broadcast, batch) -> bool:
     except IntegrityError:
         pass
     with transaction.atomic(using=using):
-        OutboxEmail.objects.using(using).bulk_create(_instances(shared, values), ignore_conflicts=True)
+        OutboxEmail.objects.using(using).bulk_create(
+            _instances(shared, values) + _skipped_instances(shared, skipped), ignore_conflicts=True)
         queued = list(
             OutboxEmail.objects.using(using).filter(
-                broadcast=broadcast, user_id__in=[pk for pk, _ in batch], status=Status.QUEUED
+                broadcast=broadcast, user_id__in=[row[0] for row in batch], status=Status.QUEUED
             ).values_list("pk", flat=True)
         )
         if not queued:
@@ -148,6 +164,20 @@ def _create_and_publish(broadcast: Broadcast, batch) -> bool:
         OutboxEmail.objects.using(using).filter(pk__in=queued).update(task_id=task_id)
         publish_on_commit(CHUNK_ROUTE, queued, task_id=task_id, using=using)
         return True
+
+
+def _insert_skipped(shared: dict, skipped, using: str) -> None:
+    """The skipped recipients' rows, ``suppressed`` with their reason, in one INSERT."""
+    template = OutboxEmail(**{**shared, "task_id": ""}, status=Status.SUPPRESSED)
+    ids = insert_chunk(template, ("user", "recipient", "message_id", "suppressed_reason"), skipped, using=using)
+    if ids is None:
+        OutboxEmail.objects.using(using).bulk_create(_skipped_instances(shared, skipped))
+
+
+def _skipped_instances(shared: dict, skipped) -> list[OutboxEmail]:
+    return [OutboxEmail(**{**shared, "task_id": ""}, status=Status.SUPPRESSED, user_id=pk, recipient=address,
+                        message_id=message_id, suppressed_reason=reason)
+            for pk, address, message_id, reason in skipped]
 
 
 def _instances(shared: dict, values) -> list[OutboxEmail]:

@@ -2,7 +2,8 @@
 
 Mount with ``path("emails/previews/", include("django_async_email.web.preview_urls"))``. Each
 kind is shown per user type where a per-type template exists, and in each configured
-language; subject, plain text and HTML side by side. Links carry a placeholder token.
+language; subject, plain text and HTML side by side. Links carry a placeholder token
+(``preview-token``), the notification's unsubscribe and preferences links too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from ..accounts.users import allowed_user_types, email_field_name, user_type_field
 from ..adapter import get_adapter
 from ..conf import app_settings
+from ..delivery.build.compose import unsubscribe_context
 from ..delivery.build.messages import DEFAULT_TEMPLATES, template_candidates
 from ..models import Kind
 
@@ -77,14 +79,18 @@ def render_preview(kind: str, user_type: str = "", language: str | None = None) 
     if kind not in DEFAULT_TEMPLATES:
         raise Http404("No such email kind.")
     message_class = get_adapter().get_message_class(kind)
+    user = sample_user(user_type)
     context = {
-        "user": sample_user(user_type),
+        "user": user,
         "recipient": "ama@example.com",
         "site_name": app_settings.site_name,
         "base_url": app_settings.BASE_URL.rstrip("/"),
         "user_type": user_type,
         **SAMPLE_CONTEXT.get(kind, {}),
     }
+    if kind == Kind.NOTIFICATION:
+        # The unsubscribe footer, with placeholder tokens (the sample user is never saved).
+        context.update(unsubscribe_context(user, SAMPLE_CONTEXT[kind]["email_type"], preview=True))
     message = message_class(context=context, user_type=user_type, language=language, preview=True)
     message.render()
     html = message.alternatives[0][0] if message.alternatives else ""

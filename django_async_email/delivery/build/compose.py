@@ -12,6 +12,8 @@ from functools import lru_cache
 from django.utils.functional import Promise
 
 from ...accounts import tokens
+from ...accounts.categories import category_for, unsubscribable
+from ...accounts.unsubscribe_tokens import make_preferences_token, make_unsubscribe_token
 from ...accounts.users import email_of, greeting_name, language_of, user_type_of
 from ...adapter import get_adapter
 from ...conf import app_settings
@@ -19,6 +21,7 @@ from ...models import Invitation, Kind, OutboxEmail
 from ..headers import (
     LINE_BREAK, HeaderError, address_lines, check_name, header_lines, parse_mailbox, quoted_mailbox,
 )
+from .links import page_link
 
 #: Kinds whose link token is bound to the account's current address.
 ADDRESS_BOUND_KINDS = (Kind.VERIFICATION, Kind.PASSWORD_RESET)
@@ -66,8 +69,40 @@ def message_context(email: OutboxEmail, adapter) -> dict:
         context.update(subject=broadcast.subject, message=broadcast.message, email_type=broadcast.email_type)
     if email.kind == Kind.INVITATION:
         context["token"] = mint_invitation_token(email)
+    if unsubscribable(email.kind, email.user_id):
+        context.update(unsubscribe_context(email.user, email.email_type))
     context.update(adapter.get_extra_context(email, email.user))
     return context
+
+
+def unsubscribe_context(user, email_type: str, *, preview: bool = False) -> dict:
+    """``unsubscribe_url``, ``preferences_url`` and ``email_category`` for a notification to ``user``.
+
+    The URLs are ``None`` when the host mounted no link pages and set no URL templates;
+    then the email carries no unsubscribe headers either (check ``W013`` says so).
+    """
+    category = category_for(email_type)
+    base_url = app_settings.BASE_URL
+    unsubscribe_token = "preview-token" if preview else make_unsubscribe_token(user, category)
+    preferences_token = "preview-token" if preview else make_preferences_token(user)
+    return {
+        "email_category": category,
+        "unsubscribe_url": page_link("UNSUBSCRIBE_URL", base_url, unsubscribe_token),
+        "preferences_url": page_link("PREFERENCES_URL", base_url, preferences_token),
+    }
+
+
+#: RFC 8058: the link a mailbox provider POSTs to, and the body it posts.
+ONE_CLICK_POST = "List-Unsubscribe=One-Click"
+
+
+def unsubscribe_headers(context: dict, headers: dict) -> dict:
+    """``headers`` with ``List-Unsubscribe`` and ``List-Unsubscribe-Post`` for a notification
+    that has an unsubscribe URL; an adapter that set its own ``List-Unsubscribe`` keeps it."""
+    url = context.get("unsubscribe_url")
+    if not url or any(name.lower() == "list-unsubscribe" for name in headers):
+        return headers
+    return {**headers, "List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK_POST}
 
 
 def build_message(email: OutboxEmail, adapter=None, connection=None):
@@ -86,8 +121,11 @@ def build_message(email: OutboxEmail, adapter=None, connection=None):
         connection=connection,
     )
     message.render()
+    headers = dict(adapter.get_extra_headers(email))
+    if unsubscribable(email.kind, email.user_id):
+        headers = unsubscribe_headers(context, headers)
     address_message(message, email.recipient, from_email=adapter.get_from_email(email), bcc=adapter.get_bcc(email),
-                    headers=adapter.get_extra_headers(email), message_id=email.message_id)
+                    headers=headers, message_id=email.message_id)
     return message
 
 
