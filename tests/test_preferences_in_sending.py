@@ -164,3 +164,11 @@ def test_no_preference_row_is_written_for_a_repeated_unsubscribe(make_user):
     preferences.unsubscribe(user, category, preferences.Source.LINK)
     again = EmailPreference.objects.get()
     assert (again.source, again.changed_at) == (first.source, first.changed_at)
+
+
+def test_a_hard_bounce_is_not_softened_by_a_later_milder_reason():
+    suppression.suppress("bounced@example.com", "hard_bounce", source="SMTP 550")
+    assert suppression.suppress("bounced@example.com", "unsubscribed_all").reason == "hard_bounce"
+    assert suppression.suppress("bounced@example.com", "complaint").reason == "complaint"
+    suppression.unsuppress("bounced@example.com")
+    assert suppression.suppress("bounced@example.com", "manual").reason == "manual"

@@ -23,7 +23,12 @@ def suppression_key(address: str) -> str:
 
 
 def suppress(address: str, reason: str = SuppressionReason.MANUAL, source: str = "") -> Suppression:
-    """Add ``address`` to the list (or change its entry's reason); the entry."""
+    """Add ``address`` to the list (or change its entry's reason); the entry.
+
+    A hard bounce or a complaint is not replaced by a milder reason (an "unsubscribe from
+    all" after a bounce would let account emails go to the bouncing address again);
+    ``unsuppress`` first to change it.
+    """
     if reason not in SuppressionReason.values or reason in (SuppressionReason.UNSUBSCRIBED,
                                                             SuppressionReason.NOT_OPTED_IN):
         choices = ", ".join(repr(r) for r in list_reasons())
@@ -31,6 +36,9 @@ def suppress(address: str, reason: str = SuppressionReason.MANUAL, source: str =
     key = suppression_key(address)
     if not key or "@" not in key:
         raise InvalidEmailInput("address", "Enter a valid email address.")
+    existing = Suppression.objects.filter(address=key).first()
+    if existing is not None and existing.reason in BLOCKS_ACCOUNT_EMAIL and reason not in BLOCKS_ACCOUNT_EMAIL:
+        return existing
     entry, _created = Suppression.objects.update_or_create(
         address=key, defaults={"reason": reason, "source": source[:255], "created_at": timezone.now()})
     return entry
