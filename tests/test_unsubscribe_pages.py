@@ -217,3 +217,20 @@ def test_anonymous_is_redirected_to_login():
     assert response.url.startswith(django_settings.LOGIN_URL) and "next=/email-preferences/" in response.url
     assert Client().post("/email-preferences/", {"action": "unsubscribe_all"}).status_code in (302, 403)
     assert not Suppression.objects.exists()
+
+
+def test_tokens_last_forever_unless_a_max_age_is_set(make_user, settings, monkeypatch):
+    import time
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from django.core import signing
+
+    user = make_user()
+    url = unsubscribe_url(user)
+    # A year later on signing's clock, the default still takes the token.
+    monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: time.time() + 365 * 86400))
+    assert provider().get(url).status_code == 200
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "UNSUBSCRIBE_TOKEN_MAX_AGE": timedelta(days=30)}
+    assert provider().post(url, data=ONE_CLICK, content_type=FORM).status_code == 400
+    assert rows(user) == []
