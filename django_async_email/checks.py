@@ -76,11 +76,21 @@ def check_email_backend(**kwargs):
     path = email_backend_path()
     try:
         # Django imports the backend itself (and the path may be Django's own EMAIL_BACKEND).
-        import_string(path)
+        backend = import_string(path)
     except ImportError as exc:
         return [checks.Error(
             f"The email backend {path!r} cannot be imported: {exc}",
             hint="Check EMAIL_BACKEND (or ASYNC_EMAIL['EMAIL_BACKEND']).", id=_id("E003"),
+        )]
+    # OutboxBackend (or a subclass) says so; checks sit below the backend's layer, so they ask.
+    if getattr(backend, "stores_in_outbox", False):
+        where = "the MAILER it names" if mailers_configured() else "ASYNC_EMAIL['EMAIL_BACKEND'] (or EMAIL_BACKEND)"
+        return [checks.Error(
+            f"The worker would send through {path}, which only queues: every email would be stored again "
+            f"instead of sent.",
+            hint=f"With EMAIL_BACKEND = OutboxBackend, set {where} to the backend that really sends, e.g. "
+                 "'django.core.mail.backends.smtp.EmailBackend'.",
+            id=_id("E011"),
         )]
     return []
 

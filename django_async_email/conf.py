@@ -72,6 +72,10 @@ DEFAULTS: dict[str, Any] = {
     "UNSUBSCRIBE_URL": None,
     "PREFERENCES_URL": None,
     "UNSUBSCRIBE_TOKEN_MAX_AGE": None,
+    # Messages sent through OutboxBackend (the host's EMAIL_BACKEND)
+    "ATTACHMENT_STORAGE": "default",
+    "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    "MESSAGE_MAX_BYTES": 25 * 1024 * 1024,
     # Who may invite whom (None: staff any type, others their own)
     "INVITATION_RULES": None,
     # Extension point
@@ -238,6 +242,9 @@ VALIDATORS = {
     "CODE_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),
     "CODE_MAX_ATTEMPTS": (_is_positive_int, "an integer > 0"),
     "ADAPTER": (_is_str, "a dotted path to an adapter class"),
+    "ATTACHMENT_STORAGE": (_is_str, "a STORAGES alias such as 'default'"),
+    "ATTACHMENT_MAX_BYTES": (_is_positive_int, "a number of bytes > 0"),
+    "MESSAGE_MAX_BYTES": (_is_positive_int, "a number of bytes > 0"),
     "CATEGORIES": (
         _is_categories,
         "a dict of category key (lowercase letters, digits, '_' or '-') to {'label': str, 'email_types': "

@@ -55,3 +55,7 @@ class CodeError(TokenError):
     """
 
     public_message = "This code is invalid, has expired, or was already used."
+
+
+class UnstorableMessage(AsyncEmailError, ValueError):
+    """``OutboxBackend`` was handed a message it cannot store and send the same way later."""

@@ -79,6 +79,12 @@ def send_notification_email_task(self, email_ids):
     return _deliver_and_retry(self, email_ids)
 
 
+@shared_task(bind=True, name=kinds.STORED.task_name, **TASK_OPTIONS)
+def send_stored_email_task(self, email_ids):
+    """Send messages the host handed to ``OutboxBackend``, as they were built (queue: normal)."""
+    return _deliver_and_retry(self, email_ids)
+
+
 @shared_task(bind=True, name=kinds.FAN_OUT.task_name, **TASK_OPTIONS)
 def send_bulk_notification_email_task(self, broadcast_id):
     """Fan a broadcast out into per-chunk send tasks (queue: low)."""

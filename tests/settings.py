@@ -15,6 +15,8 @@ import django
 BASE_DIR = Path(__file__).resolve().parent
 RUN_DIR = Path(os.environ.get("ASYNC_EMAIL_TEST_RUN_DIR") or tempfile.mkdtemp(prefix="async-email-tests-"))
 os.environ["ASYNC_EMAIL_TEST_RUN_DIR"] = str(RUN_DIR)  # the worker inherits it
+# Attachments of stored messages: the worker reads what the test process wrote.
+MEDIA_ROOT = RUN_DIR / "media"
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False

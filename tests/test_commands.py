@@ -84,7 +84,7 @@ def test_purge_email_log(make_user, published):
     OutboxEmail.objects.filter(pk=rows[1].pk).update(status="queued", created_at=old)  # never purged
     FlowEvent.objects.create(flow="verification", outcome="invalid")
     FlowEvent.objects.update(created_at=old)
-    assert "Would delete 1 emails, 0 broadcasts, 1 flow events older than 30 day(s)." in run(
+    assert "Would delete 1 emails, 0 broadcasts, 1 flow events, 0 attachment files older than 30 day(s)." in run(
         "purge_email_log", older_than=30, dry_run=True)
     run("purge_email_log", older_than=30)
     assert sorted(OutboxEmail.objects.values_list("pk", flat=True)) == [rows[1].pk, rows[2].pk]

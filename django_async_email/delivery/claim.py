@@ -35,7 +35,8 @@ def claim_emails(email_ids, *, now=None) -> tuple[str, list[OutboxEmail]]:
     )
     rows = list(
         OutboxEmail.objects.filter(claim_token=token, status=Status.SENDING)
-        .select_related("user", "broadcast", "invitation")
+        .select_related("user", "broadcast", "invitation", "stored_message")
+        .prefetch_related("stored_message__attachments")
         .order_by("pk")
     )
     return token, rows

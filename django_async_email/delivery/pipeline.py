@@ -14,8 +14,9 @@ import time
 
 from ..adapter import get_adapter
 from ..conf import app_settings
-from ..models import OutboxEmail
+from ..models import Kind, OutboxEmail
 from .build.compose import build_message, stale_recipient
+from .build.stored import build_stored
 from .claim import claim_emails
 from .headers import HeaderError
 from .record import mark_sent, record_outcomes, renew_lease
@@ -67,6 +68,8 @@ class SendRun:
         self.unrecorded: list[int] = []
         #: when the lease of the rows was last extended (the claim set it)
         self.leased_at = time.monotonic()
+        #: row id -> suppressed addresses left out of a stored message (the screen step's)
+        self.withheld: dict[int, frozenset[str]] = {}
 
     def run(self, rows: list[OutboxEmail]) -> None:
         try:
@@ -83,7 +86,7 @@ class SendRun:
     def build(self, rows: list[OutboxEmail]) -> list[tuple[OutboxEmail, object]]:
         """The rows that can be sent, each with its message (SMTP bytes where the fast path takes it)."""
         ready = []
-        held = screen(rows)
+        held, self.withheld = screen(rows)
         for row in rows:
             if row.pk in held:
                 self.report.add_suppressed(row.pk, describe(held[row.pk]), held[row.pk])
@@ -93,7 +96,8 @@ class SendRun:
                 continue
             message = self.build_one(row)
             if message is not None:
-                ready.append((row, self.as_wire(message)))
+                # A stored message goes out through the backend, as the host built it.
+                ready.append((row, message if row.kind == Kind.RAW else self.as_wire(message)))
         return ready
 
     def build_one(self, row: OutboxEmail):
@@ -104,6 +108,8 @@ class SendRun:
             logger.warning("Not sending email %s (%s): %s", row.pk, row.kind, stale)
             return None
         try:
+            if row.kind == Kind.RAW:
+                return build_stored(row, self.connection, withheld=self.withheld.get(row.pk, frozenset()))
             return build_message(row, adapter=self.adapter, connection=self.connection)
         except HeaderError as exc:
             # Refused as it is written (the adapter's headers or From, say): no traceback to show.

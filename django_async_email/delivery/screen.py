@@ -4,10 +4,14 @@ The request side already skipped suppressed addresses and turned-off categories 
 wrote a notification's rows; this looks again, once per batch, because an address can be
 suppressed (a bounce, a complaint, an unsubscribe) while its row waits in the queue. Two
 queries per batch at most: the suppression list for the batch's addresses, and the
-preferences of the batch's notification recipients.
+preferences of the batch's notification recipients. A stored message (``raw``, from
+``OutboxBackend``) is screened like an account email: only a hard bounce or a complaint
+stops it, recipient by recipient.
 """
 
 from __future__ import annotations
+
+from email.utils import getaddresses
 
 from ..accounts.categories import category_for, unsubscribable
 from ..accounts.preferences import opted_out
@@ -15,14 +19,30 @@ from ..accounts.suppression import blocks, reasons_for, suppression_key
 from ..models import Kind, OutboxEmail, SuppressionReason
 
 
-def screen(rows: list[OutboxEmail]) -> dict[int, str]:
-    """``{row id: reason}`` for the rows not to send (``SuppressionReason`` values)."""
-    listed = reasons_for(row.recipient for row in rows)
+def envelope(row: OutboxEmail) -> list[str]:
+    """The addresses a row is sent to: its recipient, or every To, Cc and Bcc of a stored message."""
+    if row.kind != Kind.RAW:
+        return [row.recipient]
+    stored = row.stored_message
+    return [address for _name, address in getaddresses([*stored.to, *stored.cc, *stored.bcc]) if address]
+
+
+def screen(rows: list[OutboxEmail]) -> tuple[dict[int, str], dict[int, frozenset[str]]]:
+    """``({row id: reason}, {row id: addresses to leave out})``: the rows not to send
+    (``SuppressionReason`` values), and for a stored message with several recipients the
+    suppressed ones among them (the message goes to the rest)."""
+    addresses = {row.pk: envelope(row) for row in rows}
+    listed = reasons_for(a for row_addresses in addresses.values() for a in row_addresses)
     held: dict[int, str] = {}
+    withheld: dict[int, frozenset[str]] = {}
     for row in rows:
-        reason = listed.get(suppression_key(row.recipient))
-        if reason and blocks(row.kind == Kind.NOTIFICATION, reason):
-            held[row.pk] = reason
+        notification = row.kind == Kind.NOTIFICATION
+        blocked = {suppression_key(a): listed[suppression_key(a)] for a in addresses[row.pk]
+                   if blocks(notification, listed.get(suppression_key(a)))}
+        if blocked and len(blocked) == len({suppression_key(a) for a in addresses[row.pk]}):
+            held[row.pk] = next(iter(blocked.values()))
+        elif blocked:
+            withheld[row.pk] = frozenset(blocked)
     wanted = [(row, category_for(row.email_type)) for row in rows
               if row.pk not in held and unsubscribable(row.kind, row.user_id)]
     if wanted:
@@ -31,7 +51,7 @@ def screen(rows: list[OutboxEmail]) -> dict[int, str]:
             reason = off.get((str(row.user_id), category.key))
             if reason:
                 held[row.pk] = reason
-    return held
+    return held, withheld
 
 
 def describe(reason: str) -> str:

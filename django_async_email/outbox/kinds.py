@@ -42,11 +42,13 @@ VERIFICATION = TaskRoute(f"{TASK_PREFIX}send_email_verification_task", HIGH)
 PASSWORD_RESET = TaskRoute(f"{TASK_PREFIX}send_password_reset_email_task", HIGH)
 INVITATION = TaskRoute(f"{TASK_PREFIX}send_user_invitation_email_task", NORMAL)
 NOTIFICATION = TaskRoute(f"{TASK_PREFIX}send_notification_email_task", NORMAL, batch=True)
+#: Messages the host built and handed to ``OutboxBackend``.
+STORED = TaskRoute(f"{TASK_PREFIX}send_stored_email_task", NORMAL, batch=True)
 FAN_OUT = TaskRoute(f"{TASK_PREFIX}send_bulk_notification_email_task", LOW)
 SWEEP = TaskRoute(f"{TASK_PREFIX}requeue_stuck_emails_task", LOW)
 
 #: Every task of the package (for routing).
-ROUTES = (VERIFICATION, PASSWORD_RESET, INVITATION, NOTIFICATION, FAN_OUT, SWEEP)
+ROUTES = (VERIFICATION, PASSWORD_RESET, INVITATION, NOTIFICATION, STORED, FAN_OUT, SWEEP)
 
 #: kind -> the task that delivers its rows
 ROUTE_FOR_KIND = {
@@ -56,6 +58,7 @@ ROUTE_FOR_KIND = {
     Kind.INVITATION: INVITATION,
     Kind.NOTIFICATION: NOTIFICATION,
     Kind.WELCOME: NOTIFICATION,
+    Kind.RAW: STORED,
 }
 
 

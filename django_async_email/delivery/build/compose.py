@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from django.utils.functional import Promise
+from django.utils.functional import Promise, lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from ...accounts import tokens
 from ...accounts.categories import category_for, unsubscribable
@@ -89,7 +90,15 @@ def unsubscribe_context(user, email_type: str, *, preview: bool = False) -> dict
         "email_category": category,
         "unsubscribe_url": page_link("UNSUBSCRIBE_URL", base_url, unsubscribe_token),
         "preferences_url": page_link("PREFERENCES_URL", base_url, preferences_token),
+        # The footer's words, translated when the template prints them (in the recipient's
+        # language): a {% blocktranslate %} per message cost more than the rest of the footer.
+        "unsubscribe_text": unsubscribe_text(category.label),
+        "preferences_text": PREFERENCES_TEXT,
     }
+
+
+unsubscribe_text = lazy(lambda label: gettext('Unsubscribe from "%(category)s"') % {"category": label}, str)
+PREFERENCES_TEXT = gettext_lazy("Choose which emails you get")
 
 
 #: RFC 8058: the link a mailbox provider POSTs to, and the body it posts.

@@ -3,12 +3,21 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from django_async_email.models import FINAL_STATUSES, PENDING_STATUSES, Broadcast, FlowEvent, OutboxEmail
+from django_async_email.models import (
+    FINAL_STATUSES,
+    PENDING_STATUSES,
+    Broadcast,
+    FlowEvent,
+    OutboxEmail,
+    StoredAttachment,
+    attachment_storage,
+)
 
 
 class Command(BaseCommand):
-    help = ("Delete finished emails (sent, failed, cancelled, suppressed), finished broadcasts and account flow "
-            "events older than DAYS days. Queued and sending emails are never deleted.")
+    help = ("Delete finished emails (sent, failed, cancelled, suppressed) with their stored messages and "
+            "attachment files, finished broadcasts and account flow events older than DAYS days. Queued and "
+            "sending emails are never deleted.")
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=int, required=True, metavar="DAYS")
@@ -25,8 +34,14 @@ class Command(BaseCommand):
         broadcasts = Broadcast.objects.filter(created_at__lt=cutoff, state__in=finished).exclude(
             emails__status__in=PENDING_STATUSES)
         counts = {"emails": emails.count(), "broadcasts": broadcasts.count(), "flow events": events.count()}
+        # Attachment files live in ATTACHMENT_STORAGE, not in the rows: they go with them.
+        files = list(StoredAttachment.objects.filter(message__email__in=emails).values_list("file", flat=True))
+        counts["attachment files"] = len(files)
         if not options["dry_run"]:
             emails.delete()
+            storage = attachment_storage()
+            for name in files:
+                storage.delete(name)
             events.delete()
             Broadcast.objects.filter(pk__in=list(broadcasts.values_list("pk", flat=True))).delete()
         verb = "Would delete" if options["dry_run"] else "Deleted"

@@ -1,0 +1,64 @@
+"""Build step for ``raw`` rows: the host's message again, from what ``outbox.stored_messages`` kept.
+
+No template and no adapter: the host built this message (with ``send_mail()``, a form,
+another app) and it goes out as built, with the row's Message-ID. Attachments come back
+from ``ATTACHMENT_STORAGE`` byte for byte; a MIME part the host built (an inline image
+with a Content-ID) comes back whole.
+"""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.mime.base import MIMEBase
+from email.policy import compat32
+from email.utils import getaddresses
+
+from django.core.mail import EmailMultiAlternatives
+
+from ...models import OutboxEmail, StoredMessage
+
+
+def build_stored(email: OutboxEmail, connection=None, *, withheld=frozenset()) -> EmailMultiAlternatives:
+    """The row's message, ready to send; ``withheld`` addresses (suppressed) are left out."""
+    stored: StoredMessage = email.stored_message
+
+    def kept(addresses):
+        return [a for a in addresses if _address(a).lower() not in withheld]
+
+    message = EmailMultiAlternatives(
+        subject=stored.subject, body=stored.body, from_email=stored.from_email or None,
+        to=kept(stored.to), cc=kept(stored.cc), bcc=kept(stored.bcc), reply_to=stored.reply_to,
+        headers={**dict(stored.headers), "Message-ID": email.message_id}, connection=connection,
+    )
+    for content, mimetype in stored.alternatives:
+        message.attach_alternative(content, mimetype)
+    message.content_subtype = stored.content_subtype
+    message.mixed_subtype = stored.mixed_subtype  # type: ignore[attr-defined]  # class attributes the stubs omit
+    message.alternative_subtype = stored.alternative_subtype  # type: ignore[attr-defined]
+    message.encoding = stored.encoding or None
+    for attachment in stored.attachments.all():
+        with attachment.file.open("rb") as f:
+            data = f.read()
+        if attachment.part_headers:
+            message.attach(mime_part(data))
+        else:
+            message.attach(attachment.filename or None, data, attachment.mimetype or None)
+    return message
+
+
+def mime_part(data: bytes) -> MIMEBase:
+    """A stored MIME part as the ``MIMEBase`` Django's ``attach()`` takes, headers and body as they were."""
+    part = message_from_bytes(data, policy=compat32)
+    part.__class__ = MIMEBase  # MIMEBase adds nothing to Message but its constructor
+    return part  # type: ignore[return-value]
+
+
+def _address(value: str) -> str:
+    parsed = getaddresses([value])
+    return parsed[0][1] if parsed else value
+
+
+def stored_recipients(email: OutboxEmail) -> list[str]:
+    """Every envelope address of a ``raw`` row (for the screen step)."""
+    stored = email.stored_message
+    return [_address(a) for a in (*stored.to, *stored.cc, *stored.bcc)]

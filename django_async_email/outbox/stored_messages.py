@@ -1,0 +1,132 @@
+"""Store the messages a host hands to ``OutboxBackend``: one ``raw`` row each, sent as built.
+
+Everything Django's ``EmailMessage`` and ``EmailMultiAlternatives`` send is kept (subject,
+bodies, alternatives, subtypes, encoding, From, To, Cc, Bcc, Reply-To, extra headers and
+attachments), in the caller's transaction; the send task is published when it commits.
+Attachment bytes go to ``ASYNC_EMAIL['ATTACHMENT_STORAGE']``. A message this cannot
+keep faithfully is refused (``UnstorableMessage``), never sent degraded: a subclass that
+builds its own MIME (it overrides ``message()`` or one of its steps), or an attachment of
+a kind Django does not send.
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+from email.utils import getaddresses
+
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.db import transaction
+
+from ..conf import app_settings
+from ..exceptions import InvalidEmailInput, UnstorableMessage
+from ..models import Kind, OutboxEmail, StoredAttachment, StoredMessage
+from .publishing import new_message_id
+from .rows import outbox_db, queue_rows
+
+#: The methods that decide what Django sends; a subclass that replaces one builds a
+#: message this module cannot rebuild from the attributes.
+MIME_METHODS = ("message", "recipients", "_create_message", "_create_attachments", "_create_mime_attachment",
+                "_create_attachment", "_create_alternatives")
+
+
+def check_storable(message) -> None:
+    """``UnstorableMessage`` unless ``message`` is sent as Django's own classes send it."""
+    if not isinstance(message, EmailMessage):
+        raise UnstorableMessage(f"{type(message).__name__} is not a django.core.mail.EmailMessage.")
+    for name in MIME_METHODS:
+        method = getattr(type(message), name, None)
+        stock = {getattr(base, name, None) for base in (EmailMessage, EmailMultiAlternatives)}
+        if method not in stock:
+            raise UnstorableMessage(
+                f"{type(message).__module__}.{type(message).__qualname__} overrides {name}(), so the outbox cannot "
+                f"store it and send the same bytes later. Send it with a backend of its own "
+                f"(get_connection(ASYNC_EMAIL['EMAIL_BACKEND'])), or build it as an EmailMultiAlternatives.")
+
+
+def first_address(message) -> str:
+    """The address the row shows and the screen step checks first."""
+    addresses = [address for _name, address in getaddresses(list(message.recipients())) if address]
+    return addresses[0] if addresses else ""
+
+
+def attachment_parts(message) -> list[tuple[str, str, list, bytes]]:
+    """``(filename, mimetype, part headers, bytes)`` per attachment, checked against the size limits.
+
+    A ``(filename, content, mimetype)`` attachment keeps its content as bytes (text as
+    UTF-8: Django decodes text attachments given as bytes itself). A MIME part the host
+    built is kept whole, headers and encoded body, and rebuilt as it was.
+    """
+    parts = []
+    total = 0
+    for position, attachment in enumerate(message.attachments):
+        if isinstance(attachment, Message):
+            data = attachment.as_bytes()
+            headers = [[k, str(v)] for k, v in attachment.items()]
+            filename, mimetype = attachment.get_filename() or "", attachment.get_content_type()
+        elif isinstance(attachment, tuple) and len(attachment) == 3:
+            filename, content, mimetype = attachment
+            if isinstance(content, str):
+                content = content.encode("utf-8")
+            if not isinstance(content, bytes):
+                raise UnstorableMessage(f"Attachment {position} ({filename!r}) has content of type "
+                                        f"{type(content).__name__}; give bytes or str.")
+            data, headers = content, []
+            filename, mimetype = filename or "", mimetype or ""
+        else:
+            raise UnstorableMessage(f"Attachment {position} is a {type(attachment).__name__}; the outbox stores "
+                                    f"(filename, content, mimetype) attachments and MIME parts.")
+        if len(data) > app_settings.ATTACHMENT_MAX_BYTES:
+            raise InvalidEmailInput("attachments", f"Attachment {filename or position!r} is {len(data):,} bytes; "
+                                    f"the limit is ATTACHMENT_MAX_BYTES ({app_settings.ATTACHMENT_MAX_BYTES:,}).")
+        total += len(data)
+        parts.append((filename, mimetype, headers, data))
+    if total > app_settings.MESSAGE_MAX_BYTES:
+        raise InvalidEmailInput("attachments", f"The attachments are {total:,} bytes together; the limit is "
+                                f"MESSAGE_MAX_BYTES ({app_settings.MESSAGE_MAX_BYTES:,}).")
+    return parts
+
+
+def store_messages(messages) -> int:
+    """One ``raw`` row per message that has recipients, one send task for them all; how many."""
+    checked = []
+    for message in messages:
+        check_storable(message)
+        if first_address(message):  # Django's SMTP backend skips a message with no recipients too
+            checked.append((message, attachment_parts(message)))
+    if not checked:
+        return 0
+    rows = [OutboxEmail(kind=Kind.RAW, recipient=first_address(message)[:254],
+                        message_id=str(message.extra_headers.get("Message-ID") or new_message_id()))
+            for message, _parts in checked]
+    using = outbox_db()
+    with transaction.atomic(using=using):
+        queue_rows(Kind.RAW, rows)  # published when the caller's transaction commits
+        stored = StoredMessage.objects.using(using).bulk_create([
+            StoredMessage(email=row, **message_fields(message))
+            for row, (message, _parts) in zip(rows, checked, strict=True)])
+        for message_row, (_message, parts) in zip(stored, checked, strict=True):
+            for position, (filename, mimetype, headers, data) in enumerate(parts):
+                attachment = StoredAttachment(message=message_row, position=position, filename=filename[:255],
+                                              mimetype=mimetype[:255], part_headers=headers, size=len(data))
+                attachment.file.save(filename or f"attachment-{position}", ContentFile(data), save=False)
+                attachment.save(using=using)
+    return len(checked)
+
+
+def message_fields(message) -> dict:
+    return {
+        "subject": str(message.subject or ""),
+        "body": str(message.body or ""),
+        "alternatives": [[str(content), mimetype] for content, mimetype in getattr(message, "alternatives", [])],
+        "content_subtype": message.content_subtype,
+        "mixed_subtype": message.mixed_subtype,
+        "alternative_subtype": getattr(message, "alternative_subtype", "alternative"),
+        "encoding": str(message.encoding or ""),
+        "from_email": str(message.from_email or ""),
+        "to": [str(a) for a in message.to],
+        "cc": [str(a) for a in message.cc],
+        "bcc": [str(a) for a in message.bcc],
+        "reply_to": [str(a) for a in message.reply_to],
+        "headers": [[str(k), str(v)] for k, v in message.extra_headers.items() if str(k).lower() != "message-id"],
+    }
