@@ -111,3 +111,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# The link pages, as a host mounts them (notifications link to the unsubscribe page).
+ROOT_URLCONF = "benchmarks.urls"

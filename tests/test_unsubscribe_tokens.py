@@ -21,3 +21,13 @@ def test_minted_tokens_are_what_signing_dumps_makes(make_user, monkeypatch, sett
         assert t.make_preferences_token(user) == signing.dumps([str(user.pk)], salt=t.PREFERENCES_SALT,
                                                                compress=False)
         assert t.read_unsubscribe_token(t.make_unsubscribe_token(user, category)) == (user, category)
+
+
+@pytest.mark.django_db
+def test_a_worker_without_a_urlconf_sends_without_unsubscribe_links(make_user, settings):
+    # A worker started with settings of its own may have no ROOT_URLCONF at all.
+    from django_async_email.delivery.build.compose import unsubscribe_context
+
+    del settings.ROOT_URLCONF
+    context = unsubscribe_context(make_user(), "update")
+    assert context["unsubscribe_url"] is None and context["preferences_url"] is None
