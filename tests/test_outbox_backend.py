@@ -95,6 +95,24 @@ def test_alternatives_attachments_and_an_inline_image_come_back_byte_for_byte(ou
     assert sorted(sent.recipients()) == sorted(original.recipients())
 
 
+def test_a_batch_of_stored_messages_costs_the_same_queries_whatever_its_size(outbox_backend, published):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(n):
+        published.clear()
+        messages = [mail.EmailMessage(f"Hi {i}", "Body", "a@zamio.test", [f"r{i}@example.com"]) for i in range(n)]
+        for m in messages:
+            m.attach("a.txt", b"attached", "text/plain")
+        mail.get_connection().send_messages(messages)
+        ((_name, args, _o),) = published
+        with CaptureQueriesContext(connection) as ctx:
+            assert len(deliver_emails(args[0]).sent) == n
+        return len(ctx.captured_queries)
+
+    assert queries_for(5) == queries_for(20)
+
+
 def test_a_rolled_back_transaction_queues_nothing(outbox_backend, published):
     with pytest.raises(RuntimeError), transaction.atomic():
         mail.send_mail("Hello", "Body", "from@zamio.test", ["ann@example.com"])

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from ..conf import app_settings
+from ..conf import SETTINGS_NAME, app_settings
 from ..models import Kind
 
 
@@ -40,8 +43,29 @@ def category_named(key: str) -> Category | None:
     return next((c for c in categories() if c.key == key), None)
 
 
+#: ``(email type, language) -> Category``: a bulk chunk asks once per message, and the
+#: answer only changes with the settings (cleared on ``setting_changed``) or the language.
+_BY_TYPE: dict[tuple[str, str | None], Category] = {}
+
+
 def category_for(email_type: str) -> Category:
     """The category of a notification of ``email_type``."""
+    key = (email_type, translation.get_language())
+    category = _BY_TYPE.get(key)
+    if category is None:
+        if len(_BY_TYPE) > 1024:  # email types are few; a caller inventing them is not
+            _BY_TYPE.clear()
+        category = _BY_TYPE[key] = _look_up(email_type)
+    return category
+
+
+@receiver(setting_changed)
+def _forget_categories(*, setting, **kwargs):
+    if setting == SETTINGS_NAME:
+        _BY_TYPE.clear()
+
+
+def _look_up(email_type: str) -> Category:
     for key, spec in app_settings.CATEGORIES.items():
         if email_type in spec.get("email_types", ()):
             return Category(key, str(spec.get("label", key)), bool(spec.get("default", True)))

@@ -35,8 +35,7 @@ def claim_emails(email_ids, *, now=None) -> tuple[str, list[OutboxEmail]]:
     )
     rows = list(
         OutboxEmail.objects.filter(claim_token=token, status=Status.SENDING)
-        .select_related("user", "broadcast", "invitation", "stored_message")
-        .prefetch_related("stored_message__attachments")
+        .select_related("user", "broadcast", "invitation")
         .order_by("pk")
     )
     return token, rows

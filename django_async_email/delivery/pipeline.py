@@ -16,7 +16,7 @@ from ..adapter import get_adapter
 from ..conf import app_settings
 from ..models import Kind, OutboxEmail
 from .build.compose import build_message, stale_recipient
-from .build.stored import build_stored
+from .build.stored import build_stored, load_stored_messages
 from .claim import claim_emails
 from .headers import HeaderError
 from .record import mark_sent, record_outcomes, renew_lease
@@ -86,6 +86,7 @@ class SendRun:
     def build(self, rows: list[OutboxEmail]) -> list[tuple[OutboxEmail, object]]:
         """The rows that can be sent, each with its message (SMTP bytes where the fast path takes it)."""
         ready = []
+        load_stored_messages(rows)
         held, self.withheld = screen(rows)
         for row in rows:
             if row.pk in held:

@@ -97,8 +97,8 @@ def unsubscribe_context(user, email_type: str, *, preview: bool = False) -> dict
     }
 
 
-unsubscribe_text = lazy(lambda label: gettext('Unsubscribe from "%(category)s"') % {"category": label}, str)
-PREFERENCES_TEXT = gettext_lazy("Choose which emails you get")
+unsubscribe_text = lazy(lambda label: gettext("Unsubscribe from %(category)s") % {"category": label}, str)
+PREFERENCES_TEXT = gettext_lazy("Email preferences")
 
 
 #: RFC 8058: the link a mailbox provider POSTs to, and the body it posts.

@@ -15,7 +15,16 @@ from email.utils import getaddresses
 
 from django.core.mail import EmailMultiAlternatives
 
-from ...models import OutboxEmail, StoredMessage
+from ...models import Kind, OutboxEmail, StoredMessage
+
+
+def load_stored_messages(rows: list[OutboxEmail]) -> None:
+    """Give each ``raw`` row its stored message and attachments: two queries for a batch
+    that has any, none for the rest (a bulk chunk of notifications pays nothing)."""
+    raw = {row.pk: row for row in rows if row.kind == Kind.RAW}
+    if raw:
+        for stored in StoredMessage.objects.filter(email_id__in=list(raw)).prefetch_related("attachments"):
+            raw[stored.email_id].stored_message = stored
 
 
 def build_stored(email: OutboxEmail, connection=None, *, withheld=frozenset()) -> EmailMultiAlternatives:
