@@ -27,6 +27,11 @@ class OutboxBackend(BaseEmailBackend):
     #: Check E011 refuses a backend with this as the one the worker sends through.
     stores_in_outbox = True
 
+    def __init__(self, fail_silently=False, **kwargs):
+        super().__init__(**kwargs)
+        # Our own attribute: Django 6.1 deprecates reading the base class's.
+        self.fail_silently = fail_silently
+
     def send_messages(self, email_messages) -> int:
         if not email_messages:
             return 0

@@ -269,7 +269,13 @@ def test_8bit_bodies_are_declared_or_sent_quoted_printable(fast, offered, settin
     assert len(deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True))).sent) == 1
     (received,) = smtp_backend.received
     assert smtp_violations(received.data, received.mail_options) == []
-    assert ("BODY=8BITMIME" in received.mail_options) is offered and received.data.isascii() is not offered
+    if offered:
+        # 8-bit data is declared. The fast path sends the body as 8bit; Django 6's own
+        # encoder may choose quoted-printable instead, which needs no declaration.
+        assert ("BODY=8BITMIME" in received.mail_options) is not received.data.isascii()
+        assert not fast or not received.data.isascii()
+    else:
+        assert received.data.isascii() and "BODY=8BITMIME" not in received.mail_options
     parsed = parse(received.data)
     assert "Voilà, ça marche: 日本語\n.leading dot" in parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert "Zoë" in parsed.get_body(("html",)).get_content() and str(parsed["Subject"]) == "Été"

@@ -64,9 +64,18 @@ def content(message_bytes: bytes):
     """What a reader gets out of a message: headers that matter and every part's decoded bytes."""
     parsed = email.message_from_bytes(message_bytes, policy=email.policy.default)
     head = {name: str(parsed[name]) for name in ("Subject", "From", "To", "Cc", "Reply-To", "X-Statement")}
-    parts = [(p.get_content_type(), p.get_filename(), p["Content-ID"], p.get_payload(decode=True))
+    parts = [(p.get_content_type(), p.get_filename(), p["Content-ID"], payload(p))
              for p in parsed.walk() if not p.is_multipart()]
     return head, parts
+
+
+def payload(part) -> bytes:
+    """A part's decoded bytes; a text part's line ends as SMTP carries them (CRLF), since a
+    7bit or 8bit text part written locally has LF and the wire has CRLF (RFC 5321)."""
+    data = part.get_payload(decode=True)
+    if part.get_content_maintype() == "text" and part["Content-Transfer-Encoding"] in ("7bit", "8bit"):
+        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return data
 
 
 def test_send_mail_queues_a_row_and_the_worker_sends_the_same_message(outbox_backend, published):
@@ -111,6 +120,26 @@ def test_a_batch_of_stored_messages_costs_the_same_queries_whatever_its_size(out
         return len(ctx.captured_queries)
 
     assert queries_for(5) == queries_for(20)
+
+
+def test_a_django_celery_email_host_switches_with_settings_only(settings, published):
+    # docs/migration.md: the host had EMAIL_BACKEND = CeleryEmailBackend and
+    # CELERY_EMAIL_BACKEND = <the real one>; it changes those two settings and no code.
+    celery_email_backend = LOCMEM  # what its CELERY_EMAIL_BACKEND said
+    if settings.USE_MAILERS:
+        settings.MAILERS = {"default": {"BACKEND": OUTBOX}, "real": {"BACKEND": celery_email_backend}}
+        settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "MAILER": "real"}
+    else:
+        settings.EMAIL_BACKEND = OUTBOX
+        settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "EMAIL_BACKEND": celery_email_backend}
+    mail.outbox = []
+    assert our_checks.check_email_backend() == []
+    sent = mail.send_mass_mail([("One", "Body one", "a@zamio.test", ["x@example.com"]),
+                                ("Two", "Body two", "a@zamio.test", ["y@example.com", "z@example.com"])])
+    assert sent == 2 and mail.outbox == []
+    deliver_published(published)
+    assert sorted((m.subject, tuple(m.to)) for m in mail.outbox) == [
+        ("One", ("x@example.com",)), ("Two", ("y@example.com", "z@example.com"))]
 
 
 def test_a_rolled_back_transaction_queues_nothing(outbox_backend, published):

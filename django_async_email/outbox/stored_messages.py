@@ -120,7 +120,7 @@ def message_fields(message) -> dict:
         "body": str(message.body or ""),
         "alternatives": [[str(content), mimetype] for content, mimetype in getattr(message, "alternatives", [])],
         "content_subtype": message.content_subtype,
-        "mixed_subtype": message.mixed_subtype,
+        "mixed_subtype": getattr(message, "mixed_subtype", "mixed"),  # gone in Django 6.1
         "alternative_subtype": getattr(message, "alternative_subtype", "alternative"),
         "encoding": str(message.encoding or ""),
         "from_email": str(message.from_email or ""),

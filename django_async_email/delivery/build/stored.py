@@ -42,8 +42,12 @@ def build_stored(email: OutboxEmail, connection=None, *, withheld=frozenset()) -
     for content, mimetype in stored.alternatives:
         message.attach_alternative(content, mimetype)
     message.content_subtype = stored.content_subtype
-    message.mixed_subtype = stored.mixed_subtype  # type: ignore[attr-defined]  # class attributes the stubs omit
-    message.alternative_subtype = stored.alternative_subtype  # type: ignore[attr-defined]
+    # Django 6.1 dropped these undocumented attributes (and refuses a message that sets
+    # them); before it, they are class attributes the stubs omit.
+    if hasattr(EmailMultiAlternatives, "mixed_subtype"):
+        message.mixed_subtype = stored.mixed_subtype  # type: ignore[attr-defined]
+    if hasattr(EmailMultiAlternatives, "alternative_subtype"):
+        message.alternative_subtype = stored.alternative_subtype  # type: ignore[attr-defined]
     message.encoding = stored.encoding or None
     for attachment in stored.attachments.all():
         with attachment.file.open("rb") as f:
