@@ -29,8 +29,7 @@ def suppress(address: str, reason: str = SuppressionReason.MANUAL, source: str =
     all" after a bounce would let account emails go to the bouncing address again);
     ``unsuppress`` first to change it.
     """
-    if reason not in SuppressionReason.values or reason in (SuppressionReason.UNSUBSCRIBED,
-                                                            SuppressionReason.NOT_OPTED_IN):
+    if reason not in list_reasons():
         choices = ", ".join(repr(r) for r in list_reasons())
         raise InvalidEmailInput("reason", f"Unknown suppression reason {reason!r}; use one of {choices}.")
     key = suppression_key(address)
@@ -60,10 +59,9 @@ def is_suppressed(address: str) -> bool:
     return Suppression.objects.filter(address=suppression_key(address)).exists()
 
 
-def reasons_for(addresses) -> dict[str, str]:
-    """``{suppression key: reason}`` for those of ``addresses`` on the list (one query)."""
-    keys = {suppression_key(a) for a in addresses}
-    return dict(Suppression.objects.filter(address__in=keys).values_list("address", "reason"))
+def reasons_for(keys) -> dict[str, str]:
+    """``{suppression key: reason}`` for those of ``keys`` (``suppression_key`` forms) on the list (one query)."""
+    return dict(Suppression.objects.filter(address__in=set(keys)).values_list("address", "reason"))
 
 
 def blocks(kind_is_notification: bool, reason: str | None) -> bool:

@@ -31,15 +31,15 @@ def screen(rows: list[OutboxEmail]) -> tuple[dict[int, str], dict[int, frozenset
     """``({row id: reason}, {row id: addresses to leave out})``: the rows not to send
     (``SuppressionReason`` values), and for a stored message with several recipients the
     suppressed ones among them (the message goes to the rest)."""
-    addresses = {row.pk: envelope(row) for row in rows}
-    listed = reasons_for(a for row_addresses in addresses.values() for a in row_addresses)
+    # Each address normalised once: this runs for every row of every batch.
+    keys = {row.pk: {suppression_key(a) for a in envelope(row)} for row in rows}
+    listed = reasons_for(key for row_keys in keys.values() for key in row_keys)
     held: dict[int, str] = {}
     withheld: dict[int, frozenset[str]] = {}
     for row in rows:
         notification = row.kind == Kind.NOTIFICATION
-        blocked = {suppression_key(a): listed[suppression_key(a)] for a in addresses[row.pk]
-                   if blocks(notification, listed.get(suppression_key(a)))}
-        if blocked and len(blocked) == len({suppression_key(a) for a in addresses[row.pk]}):
+        blocked = {key: listed[key] for key in keys[row.pk] if blocks(notification, listed.get(key))}
+        if blocked and len(blocked) == len(keys[row.pk]):
             held[row.pk] = next(iter(blocked.values()))
         elif blocked:
             withheld[row.pk] = frozenset(blocked)

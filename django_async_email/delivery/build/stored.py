@@ -15,6 +15,7 @@ from email.utils import getaddresses
 
 from django.core.mail import EmailMultiAlternatives
 
+from ...accounts.suppression import suppression_key
 from ...models import Kind, OutboxEmail, StoredMessage
 
 
@@ -31,8 +32,8 @@ def build_stored(email: OutboxEmail, connection=None, *, withheld=frozenset()) -
     """The row's message, ready to send; ``withheld`` addresses (suppressed) are left out."""
     stored: StoredMessage = email.stored_message
 
-    def kept(addresses):
-        return [a for a in addresses if _address(a).lower() not in withheld]
+    def kept(addresses):  # ``withheld`` holds the screen step's suppression keys
+        return [a for a in addresses if suppression_key(_address(a)) not in withheld]
 
     message = EmailMultiAlternatives(
         subject=stored.subject, body=stored.body, from_email=stored.from_email or None,
@@ -70,8 +71,3 @@ def _address(value: str) -> str:
     parsed = getaddresses([value])
     return parsed[0][1] if parsed else value
 
-
-def stored_recipients(email: OutboxEmail) -> list[str]:
-    """Every envelope address of a ``raw`` row (for the screen step)."""
-    stored = email.stored_message
-    return [_address(a) for a in (*stored.to, *stored.cc, *stored.bcc)]
