@@ -14,7 +14,6 @@ from .adapter import DefaultAdapter, accepts_keyword
 from .conf import app_settings, import_from_setting
 from .delivery.build.links import page_link
 from .delivery.build.messages import DEFAULT_TEMPLATES
-from .delivery.retry import longest_retry_delay
 from .delivery.send.connection import backend_path, mailer_alias, mailers_configured
 from .exceptions import AsyncEmailConfigurationError
 from .outbox.kinds import SWEEP
@@ -126,13 +125,15 @@ def check_delivery_safety(**kwargs):
     time_limit = conf.task_time_limit
     if broker in ("redis", "rediss", "sentinel", "sqs"):
         visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
-        longest = max(longest_retry_delay(), time_limit or 0)
+        # No ETA the package gives the broker is further off than SCHEDULE_ETA_MAX: a later
+        # scheduled email, or a longer retry, is held in the outbox instead.
+        longest = max(app_settings.SCHEDULE_ETA_MAX, time_limit or 0)
         if longest >= visibility:
             messages.append(checks.Warning(
-                f"A retry delay or task time limit ({longest:g} s) reaches the broker's visibility timeout "
-                f"({visibility:g} s): the broker would hand the task to a second worker meanwhile.",
+                f"SCHEDULE_ETA_MAX or the task time limit ({longest:g} s) reaches the broker's visibility "
+                f"timeout ({visibility:g} s): the broker would hand a task to a second worker meanwhile.",
                 hint="Raise CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'] or lower "
-                     "ASYNC_EMAIL['RETRY_BACKOFF_MAX'] / CELERY_TASK_TIME_LIMIT.",
+                     "ASYNC_EMAIL['SCHEDULE_ETA_MAX'] / CELERY_TASK_TIME_LIMIT.",
                 id=_id("W005"),
             ))
     send_timeout = app_settings.SEND_TIMEOUT or 0
@@ -253,6 +254,23 @@ def check_sweeper_scheduled(**kwargs):
     )]
 
 
+def check_schedule_horizon(**kwargs):
+    """Held emails are published by a sweep that looks SCHEDULE_ETA_MAX ahead; sweeps must come
+    more often than that, allowing for a hand-over of the sweeper lease (1.5 sweeps), or a
+    held email could be published after its time."""
+    if not _settings_ok() or not app_settings.SWEEP_IN_WORKER:
+        return []
+    if app_settings.SCHEDULE_ETA_MAX > 1.5 * app_settings.SWEEP_EVERY:
+        return []
+    return [checks.Warning(
+        f"ASYNC_EMAIL['SCHEDULE_ETA_MAX'] ({app_settings.SCHEDULE_ETA_MAX}) is not more than 1.5 times "
+        f"SWEEP_EVERY ({app_settings.SWEEP_EVERY}): an email scheduled further ahead than SCHEDULE_ETA_MAX "
+        f"could be published by the sweep after its send_at, and go out late.",
+        hint="Keep SCHEDULE_ETA_MAX well above SWEEP_EVERY (300 and 30 by default).",
+        id=_id("W014"),
+    )]
+
+
 def check_proxies(**kwargs):
     """The REST API's per-IP limits need to know the proxies; the default trusts none."""
     if not _settings_ok() or "rest_framework" not in settings.INSTALLED_APPS:
@@ -343,8 +361,8 @@ def _settings_ok() -> bool:
 ALL_CHECKS = [
     check_settings, check_from_email, check_email_backend, check_base_url, check_celery,
     check_templates, check_user_model, check_user_types, check_adapter, check_invited_user_creation,
-    check_delivery_safety, check_proxies, check_sweeper_scheduled, check_message_id_domain,
-    check_api_permissions, check_unsubscribe_links,
+    check_delivery_safety, check_proxies, check_sweeper_scheduled, check_schedule_horizon,
+    check_message_id_domain, check_api_permissions, check_unsubscribe_links,
 ]
 
 

@@ -3,7 +3,8 @@
 Every sending function validates its input first (raising ``InvalidEmailInput`` naming
 the bad argument, before anything is written), writes outbox rows in the caller's
 transaction, publishes the task when that transaction commits, and returns the Celery
-task id. The flow functions complete what the emails' links start (verify an address,
+task id. Every one of them takes ``send_at=`` (not before this aware datetime) and
+``expires_at=`` (never after it: an email still unsent then is recorded ``expired``). The flow functions complete what the emails' links start (verify an address,
 reset a password, accept an invitation), raising one uniform ``TokenError`` for any bad
 token. The work is in the layers below: ``outbox`` (the request side) and ``accounts``.
 """
@@ -29,6 +30,7 @@ from .models import Kind, Suppression
 from .outbox import broadcasts
 from .outbox.invitations import queue_invitation
 from .outbox.rows import queue_by_address, queue_to_user
+from .outbox.schedule import clean_schedule
 
 __all__ = [
     "send_verification_email",
@@ -60,17 +62,17 @@ __all__ = [
 ]
 
 
-def send_verification_email(user, base_url=None) -> str:
+def send_verification_email(user, base_url=None, *, send_at=None, expires_at=None) -> str:
     """Queue an email-verification email to ``user`` (queue: high)."""
-    return queue_to_user(Kind.VERIFICATION, user, base_url)
+    return queue_to_user(Kind.VERIFICATION, user, base_url, clean_schedule(send_at, expires_at))
 
 
-def send_password_reset_email(user, base_url=None) -> str:
+def send_password_reset_email(user, base_url=None, *, send_at=None, expires_at=None) -> str:
     """Queue a password reset email to ``user`` (queue: high). The token is minted by the worker."""
-    return queue_to_user(Kind.PASSWORD_RESET, user, base_url)
+    return queue_to_user(Kind.PASSWORD_RESET, user, base_url, clean_schedule(send_at, expires_at))
 
 
-def request_verification_email(email, base_url=None) -> str:
+def request_verification_email(email, base_url=None, *, send_at=None, expires_at=None) -> str:
     """Queue a new verification email for the unverified account that owns ``email``, if any.
 
     For a person who lost the first email and is not signed in. Like
@@ -78,40 +80,41 @@ def request_verification_email(email, base_url=None) -> str:
     the worker sends to an active account with that address that is not verified yet, or
     records the row as ``suppressed``.
     """
-    return queue_by_address(Kind.VERIFICATION, email, base_url)
+    return queue_by_address(Kind.VERIFICATION, email, base_url, clean_schedule(send_at, expires_at))
 
 
-def send_password_changed_email(user, base_url=None) -> str:
+def send_password_changed_email(user, base_url=None, *, send_at=None, expires_at=None) -> str:
     """Queue the "your password was changed" notice to ``user`` (queue: high)."""
-    return queue_to_user(Kind.PASSWORD_CHANGED, user, base_url)
+    return queue_to_user(Kind.PASSWORD_CHANGED, user, base_url, clean_schedule(send_at, expires_at))
 
 
-def send_welcome_email(user, base_url=None) -> str:
+def send_welcome_email(user, base_url=None, *, send_at=None, expires_at=None) -> str:
     """Queue a welcome email to ``user`` (queue: normal)."""
-    return queue_to_user(Kind.WELCOME, user, base_url)
+    return queue_to_user(Kind.WELCOME, user, base_url, clean_schedule(send_at, expires_at))
 
 
-def request_password_reset(email, base_url=None) -> str:
+def request_password_reset(email, base_url=None, *, send_at=None, expires_at=None) -> str:
     """Queue a password reset for whoever owns ``email``, without saying whether anyone does.
 
     The request path does the same work for every address (validate, one INSERT, one
     publish): the account lookup happens in the worker, which sends to the address stored
     on the account, or records the row as ``suppressed`` when there is none.
     """
-    return queue_by_address(Kind.PASSWORD_RESET, email, base_url)
+    return queue_by_address(Kind.PASSWORD_RESET, email, base_url, clean_schedule(send_at, expires_at))
 
 
-def send_invitation_email(inviter, invitee_email, user_type=None, base_url=None) -> str:
+def send_invitation_email(inviter, invitee_email, user_type=None, base_url=None, *, send_at=None,
+                          expires_at=None) -> str:
     """Invite ``invitee_email`` to join as ``user_type`` (queue: normal).
 
     Without ``user_type``, the first of ``USER_TYPES`` (or of the type field's choices).
     Any earlier open invitation to the same address is revoked, so only the newest link works.
     """
-    return queue_invitation(inviter, invitee_email, user_type, base_url)
+    return queue_invitation(inviter, invitee_email, user_type, base_url, clean_schedule(send_at, expires_at))
 
 
 def send_notification_to_users(user_ids, subject, message, email_type="notification", template_name=None,
-                               context=None) -> str:
+                               context=None, *, send_at=None, expires_at=None) -> str:
     """Queue one notification to each of ``user_ids`` (queue: normal); one task, one connection.
 
     Unknown ids are refused. Users who may not receive notifications (inactive, without an
@@ -121,23 +124,23 @@ def send_notification_to_users(user_ids, subject, message, email_type="notificat
     request path.
     """
     fields = broadcasts.clean_notification(subject, message, email_type, template_name, context)
-    return broadcasts.queue_to_users(user_ids, fields)
+    return broadcasts.queue_to_users(user_ids, fields, clean_schedule(send_at, expires_at))
 
 
 def send_notification_to_user_types(user_types, subject, message, email_type="notification", template_name=None,
-                                    context=None) -> list[str]:
+                                    context=None, *, send_at=None, expires_at=None) -> list[str]:
     """Queue a notification to every active user of each type (queue: low); one task id per type.
 
     The request path writes one broadcast row per type and publishes its fan-out task; it
     never loads the recipients.
     """
     fields = broadcasts.clean_notification(subject, message, email_type, template_name, context)
-    return broadcasts.queue_to_user_types(user_types, fields)
+    return broadcasts.queue_to_user_types(user_types, fields, clean_schedule(send_at, expires_at))
 
 
-def send_test_email(address, subject=None, message=None) -> str:
+def send_test_email(address, subject=None, message=None, *, send_at=None, expires_at=None) -> str:
     """Queue a test notification to any address (queue: normal), to check the whole path."""
-    return broadcasts.queue_test_email(address, subject, message)
+    return broadcasts.queue_test_email(address, subject, message, clean_schedule(send_at, expires_at))
 
 
 def broadcast_progress(task_id_or_pk) -> dict:

@@ -36,9 +36,11 @@ TASK_OPTIONS: _TaskOptions = {"acks_late": True, "reject_on_worker_lost": True, 
 
 def _deliver_and_retry(task, email_ids) -> dict:
     report = deliver_emails(email_ids)
-    if report.retry:
+    if report.retry and not report.retry_held:
         # Only the rows that failed transiently are retried; the attempt count lives on the
-        # rows, so Celery's own max_retries is not the limit.
+        # rows, so Celery's own max_retries is not the limit. A backoff longer than
+        # SCHEDULE_ETA_MAX is not an ETA in a worker's memory: the rows were written held,
+        # and the sweep publishes them when they come due.
         raise task.retry(args=[report.retry], countdown=report.retry_countdown, max_retries=None)
     return report.as_dict()
 

@@ -153,6 +153,7 @@ ASYNC_EMAIL = {
     # sweeps; the self-healing tests start workers with it on.
     "SWEEP_IN_WORKER": os.environ.get("ASYNC_EMAIL_TEST_SWEEP_IN_WORKER") == "1",
     "SWEEP_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_SWEEP_EVERY", "30")),
+    "SCHEDULE_ETA_MAX": int(os.environ.get("ASYNC_EMAIL_TEST_SCHEDULE_ETA_MAX", "300")),
     "STUCK_AFTER": int(os.environ.get("ASYNC_EMAIL_TEST_STUCK_AFTER", "60")),
     "RECORD_EVERY": int(os.environ.get("ASYNC_EMAIL_TEST_RECORD_EVERY", "50")),
     # "0": every message through Django's backend (the standard path), for a worker of its own.

@@ -123,6 +123,28 @@ def test_queued_work_answers_202_with_task_ids(as_user, make_user, published):
     assert single.status_code == 202 and len(single.json()["task_ids"]) == 1
 
 
+@pytest.mark.custom_user
+def test_notifications_can_be_scheduled(as_user, make_user, published):
+    from datetime import datetime, timezone
+
+    staff, user = as_user("staff"), make_user()
+    response = staff.post(BASE + "send-notification-to-users/",
+                          {"user_ids": [user.pk], "subject": "S", "message": "M",
+                           "send_at": "2030-01-01T09:00:00+02:00", "expires_at": "2030-01-01T12:00:00Z"},
+                          format="json")
+    assert response.status_code == 202, response.content
+    row = OutboxEmail.objects.get()
+    assert row.available_at == datetime(2030, 1, 1, 7, 0, tzinfo=timezone.utc)
+    assert row.expires_at == datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc) and row.held
+    response = staff.post(BASE + "send-notification-to-user-type/",
+                          {"user_type": "Artist", "subject": "S", "message": "M", "send_at": "2030-01-01T09:00:00Z"},
+                          format="json")
+    assert response.status_code == 202, response.content
+    broadcast = Broadcast.objects.get(task_id=response.json()["task_ids"][0])
+    assert broadcast.send_at == datetime(2030, 1, 1, 9, 0, tzinfo=timezone.utc) and broadcast.held
+    assert published == []  # both wait in the outbox for the sweep
+
+
 @pytest.mark.parametrize(
     "endpoint,body,field",
     [
@@ -140,6 +162,15 @@ def test_queued_work_answers_202_with_task_ids(as_user, make_user, published):
         ("send-notification-to-users/", {"user_ids": [999999], "subject": "s", "message": "m"}, "user_ids"),
         ("send-notification-to-user-type/", {"user_types": ["Pilot"], "subject": "s", "message": "m"}, "user_types"),
         ("send-notification-to-user-type/", {"subject": "s", "message": "m"}, "user_types"),
+        ("send-notification-to-users/", {"user_ids": [1], "subject": "s", "message": "m",
+                                         "send_at": "2030-01-01T09:00:00"}, "send_at"),
+        ("send-notification-to-users/", {"user_ids": [1], "subject": "s", "message": "m",
+                                         "send_at": "next tuesday"}, "send_at"),
+        ("send-notification-to-user-type/", {"user_types": ["Artist"], "subject": "s", "message": "m",
+                                             "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ("send-notification-to-user-type/", {"user_types": ["Artist"], "subject": "s", "message": "m",
+                                             "send_at": "2030-01-02T00:00:00Z",
+                                             "expires_at": "2030-01-01T00:00:00+00:00"}, "expires_at"),
         ("confirm-password-reset/", {"uid": "MQ", "token": "t"}, "new_password"),
         ("accept-invitation/", {"token": "t"}, "password"),
     ],

@@ -203,7 +203,7 @@ def test_cancel_stops_rows_not_yet_sent(artists, published):
         assert deliver_emails(args[0]).sent == []
     progress = email_utils.broadcast_progress(task_id)
     assert progress == {"state": "cancelled", "total": 60, "sent": len(first_chunk), "failed": 0,
-                        "cancelled": 60 - len(first_chunk), "suppressed": 0, "pending": 0}
+                        "cancelled": 60 - len(first_chunk), "suppressed": 0, "expired": 0, "pending": 0}
 
 
 def test_cancel_before_fan_out(artists, published):
@@ -221,11 +221,11 @@ def test_progress_and_final_state(artists, published, smtp_backend):
     assert email_utils.broadcast_progress(task_id)["state"] == "queued"
     fan_out(Broadcast.objects.get().pk)
     assert email_utils.broadcast_progress(task_id) == {"state": "sending", "total": 30, "sent": 0, "failed": 0,
-                                                       "cancelled": 0, "suppressed": 0, "pending": 30}
+                                                       "cancelled": 0, "suppressed": 0, "expired": 0, "pending": 30}
     for _name, args, _o in published[1:]:
         deliver_emails(args[0])
     assert email_utils.broadcast_progress(task_id) == {"state": "done_with_failures", "total": 30, "sent": 29,
-                                                       "failed": 1, "cancelled": 0, "suppressed": 0, "pending": 0}
+                                                       "failed": 1, "cancelled": 0, "suppressed": 0, "expired": 0, "pending": 0}
 
 
 def test_progress_in_the_admin(admin_client, artists, published):

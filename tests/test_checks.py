@@ -127,19 +127,29 @@ def celery_conf():
         app.conf[key] = value
 
 
-def test_retry_delays_beyond_the_redis_visibility_timeout(celery_conf, settings):
+def test_broker_etas_beyond_the_redis_visibility_timeout(celery_conf, settings):
     celery_conf.broker_url = "redis://127.0.0.1:6379/0"
     celery_conf.broker_transport_options = {"visibility_timeout": 600}
-    # 600 s base, third retry: 600 * 4 * up to 1.5, capped at 3600.
-    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF": 600, "MAX_RETRIES": 3, "RETRY_BACKOFF_MAX": 3600}
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SCHEDULE_ETA_MAX": 900}
     (message,) = run(our_checks.check_delivery_safety)
     assert message.id == "django_async_email.W005" and "visibility timeout (600 s)" in message.msg
-    assert "(3600 s)" in message.msg
-    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF_MAX": 300}
+    assert "(900 s)" in message.msg
+    # A long retry backoff no longer reaches the broker: it is held in the outbox.
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SCHEDULE_ETA_MAX": 300, "RETRY_BACKOFF": 600,
+                            "RETRY_BACKOFF_MAX": 3600}
     assert run(our_checks.check_delivery_safety) == []
     celery_conf.task_time_limit = 900
-    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "RETRY_BACKOFF_MAX": 300, "LEASE_SECONDS": 1800}
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "LEASE_SECONDS": 1800}
     assert [m.id for m in run(our_checks.check_delivery_safety)] == ["django_async_email.W005"]
+
+
+def test_a_schedule_horizon_shorter_than_the_sweeps(settings):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SWEEP_IN_WORKER": True, "SWEEP_EVERY": 30,
+                            "SCHEDULE_ETA_MAX": 40}
+    (message,) = run(our_checks.check_schedule_horizon)
+    assert message.id == "django_async_email.W014" and "SCHEDULE_ETA_MAX" in message.msg
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SCHEDULE_ETA_MAX": 46}
+    assert run(our_checks.check_schedule_horizon) == []
 
 
 def test_a_lease_too_short_for_one_send_timeout(celery_conf, settings):

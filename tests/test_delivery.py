@@ -18,6 +18,11 @@ from django_async_email.tasks import send_email_verification_task, send_notifica
 pytestmark = pytest.mark.django_db
 
 
+def backoff_over(*rows):
+    """As when a retry's countdown has run out: the rows are due again."""
+    OutboxEmail.objects.filter(pk__in=[r.pk for r in rows]).update(available_at=None)
+
+
 @pytest.fixture
 def queued(make_user, published):
     """Queue a welcome email per address and return the rows."""
@@ -100,7 +105,11 @@ def test_transient_failure_is_retried_then_sent_once_with_the_same_message_id(qu
     assert report.retry == [row.pk] and report.retry_countdown > 0
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("queued", 1) and "451" in row.last_error
+    # Before its backoff ends, a task (a redelivery, a retry run early) claims nothing.
+    assert deliver_emails([row.pk]).as_dict() == {"sent": 0, "failed": 0, "retrying": 0}
+    backoff_over(row)
     deliver_emails([row.pk])
+    backoff_over(row)
     assert deliver_emails([row.pk]).sent == [row.pk]
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("sent", 3)
@@ -115,6 +124,7 @@ def test_retries_are_bounded_by_max_retries(queued, smtp_backend, settings):
     smtp_backend.fail_first("busy@example.com", 10, code=421)
     for _ in range(3):
         deliver_emails([row.pk])
+        backoff_over(row)
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("failed", 3)
     assert row.last_error.startswith("Gave up after 3 attempts")
@@ -139,14 +149,21 @@ def test_the_task_retries_only_the_transient_rows(queued, smtp_backend):
     assert calls and calls[0][0] == [[rows[0].pk]] and calls[0][1] > 0
 
 
-def test_eager_task_retries_until_delivered(queued, smtp_backend):
-    """Through Celery's own retry machinery (eager apply: runs the retries in-process)."""
+def test_eager_task_retries_never_run_before_the_backoff(queued, smtp_backend):
+    """Through Celery's own retry machinery. Eager apply runs a retry at once, ignoring its
+    countdown: the retry finds the row not due yet and sends nothing early; once the
+    backoff is over the task sends it."""
     (row,) = queued("busy@example.com")
-    smtp_backend.fail_first("busy@example.com", 2)
+    smtp_backend.fail_first("busy@example.com", 1)
     result = send_notification_email_task.apply(args=[[row.pk]])
     assert result.successful(), result.traceback
     row.refresh_from_db()
-    assert (row.status, row.attempts) == ("sent", 3)
+    assert (row.status, row.attempts) == ("queued", 1) and row.available_at is not None
+    assert smtp_backend.received == []
+    backoff_over(row)
+    assert send_notification_email_task.apply(args=[[row.pk]]).successful()
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("sent", 2)
     assert len(smtp_backend.received) == 1
 
 

@@ -80,7 +80,7 @@ def test_bulk_notification_to_a_user_type(celery_worker, smtp, delivered, wait_f
              message="the broadcast to finish")
     broadcast.refresh_from_db()
     assert broadcast.progress() == {"state": "done", "total": 120, "sent": 120, "failed": 0, "cancelled": 0,
-                                    "suppressed": 0, "pending": 0}
+                                    "suppressed": 0, "expired": 0, "pending": 0}
     # Chunks of BULK_CHUNK_SIZE (50) rows: one SMTP connection per chunk.
     assert smtp.connections == 3
 

@@ -34,15 +34,16 @@ def test_only_one_worker_sweeps_at_a_time():
     assert take_sweeper_lease("worker-b", seconds=45, now=now + timedelta(seconds=80))
 
 
-def test_an_idle_sweep_is_six_queries():
-    # The lease, three index reads, and the two that find the first lease to run out.
+def test_an_idle_sweep_is_nine_queries():
+    # The lease; index reads for expired leases, expired rows, stuck rows, lost fan-outs,
+    # held rows and held broadcasts; and the two that find the first lease to run out.
     take_sweeper_lease("me", seconds=45)
     timer = sweep_timer.SweepTimer("me")
     with CaptureQueriesContext(connection) as queries:
         assert timer.sweep_once() == 30
-    assert len(queries) == 6, [q["sql"] for q in queries]
+    assert len(queries) == 9, [q["sql"] for q in queries]
     assert sweep_if_ours("me") == {"leases_released": 0, "emails_republished": 0, "tasks_published": 0,
-                                   "broadcasts_restarted": 0}
+                                   "broadcasts_restarted": 0, "held_released": 0, "expired": 0}
 
 
 def test_the_sweeping_worker_wakes_when_the_first_lease_runs_out(settings):

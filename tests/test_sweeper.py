@@ -91,4 +91,5 @@ def test_the_periodic_task(make_user, published):
     from django_async_email.tasks import requeue_stuck_emails_task
 
     assert requeue_stuck_emails_task.run() == {"leases_released": 0, "emails_republished": 0,
-                                               "tasks_published": 0, "broadcasts_restarted": 0}
+                                               "tasks_published": 0, "broadcasts_restarted": 0, "held_released": 0,
+                                   "expired": 0}

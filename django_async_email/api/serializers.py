@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from ..accounts.users import user_types_in_use
 from ..conf import app_settings
 from ..exceptions import InvalidEmailInput
 from ..outbox import validation
+from ..outbox.schedule import clean_schedule
 
 
 def _run(func, field, value):
@@ -37,10 +39,36 @@ class InvitationSerializer(serializers.Serializer):
         return value
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date and time with its UTC offset. DRF would read a time without one in
+    the server's TIME_ZONE, which the client may not know; the Python API refuses naive
+    datetimes for the same reason."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is None:
+                raise serializers.ValidationError("Give the time with its UTC offset, e.g. 2030-01-01T09:00:00Z.",
+                                                  code="naive")
+        return super().to_internal_value(value)
+
+
 class NotificationFields(serializers.Serializer):
     subject = serializers.CharField(max_length=validation.MAX_SUBJECT_LENGTH, trim_whitespace=False)
     message = serializers.CharField(trim_whitespace=False)
     email_type = serializers.CharField(max_length=validation.MAX_EMAIL_TYPE_LENGTH, default="notification")
+    send_at = AwareDateTimeField(required=False, allow_null=True, default=None,
+                                 help_text="Not to be sent before this time (ISO 8601 with a UTC offset).")
+    expires_at = AwareDateTimeField(required=False, allow_null=True, default=None,
+                                    help_text="Not to be sent after this time: still unsent then, it is "
+                                              "recorded `expired`. Later than now and than send_at.")
+
+    def validate(self, attrs):
+        try:
+            clean_schedule(attrs.get("send_at"), attrs.get("expires_at"))
+        except InvalidEmailInput as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
 
     def validate_subject(self, value):
         return _run(validation.clean_subject, "subject", value)
@@ -68,6 +96,7 @@ class NotificationToUserTypesSerializer(NotificationFields):
     user_type = serializers.CharField(required=False)
 
     def validate(self, attrs):
+        attrs = super().validate(attrs)
         types = attrs.pop("user_types", None) or ([attrs.pop("user_type")] if "user_type" in attrs else None)
         if not types:
             raise serializers.ValidationError({"user_types": ["Give user_types (a list) or user_type."]})

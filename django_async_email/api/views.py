@@ -144,7 +144,8 @@ class SendNotificationToUsersView(QueueView):
 
     def queue(self, request, data):
         return {"task_id": email_utils.send_notification_to_users(
-            data["user_ids"], data["subject"], data["message"], email_type=data["email_type"])}
+            data["user_ids"], data["subject"], data["message"], email_type=data["email_type"],
+            send_at=data["send_at"], expires_at=data["expires_at"])}
 
 
 class SendNotificationToUserTypeView(QueueView):
@@ -162,7 +163,8 @@ class SendNotificationToUserTypeView(QueueView):
 
     def queue(self, request, data):
         return {"task_ids": email_utils.send_notification_to_user_types(
-            data["user_types"], data["subject"], data["message"], email_type=data["email_type"])}
+            data["user_types"], data["subject"], data["message"], email_type=data["email_type"],
+            send_at=data["send_at"], expires_at=data["expires_at"])}
 
 
 class SystemStatusView(EmailAPIView):

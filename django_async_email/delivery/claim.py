@@ -3,6 +3,9 @@
 This is where "never sent twice" starts: a row is sent only by the worker that claimed it
 (a conditional UPDATE from ``queued``, or from ``sending`` whose lease ran out), and a
 sent row is never claimed again, so a redelivered or retried task sends nothing twice.
+It is also where "never early, never late" is kept: a row whose ``available_at`` (its
+``send_at``, or a retry's backoff) is still ahead, or whose ``expires_at`` has passed, is
+not claimed, whoever published the task and when.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ def claim_emails(email_ids, *, now=None) -> tuple[str, list[OutboxEmail]]:
     """
     now = now or timezone.now()
     token = uuid.uuid4().hex
-    claimable = Q(status=Status.QUEUED) | Q(status=Status.SENDING, lease_expires_at__lt=now)
+    claimable = (
+        (Q(status=Status.QUEUED) | Q(status=Status.SENDING, lease_expires_at__lt=now))
+        & (Q(available_at__isnull=True) | Q(available_at__lte=now))
+        & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    )
     OutboxEmail.objects.filter(claimable, pk__in=list(email_ids)).update(
         status=Status.SENDING,
         claim_token=token,

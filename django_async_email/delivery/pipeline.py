@@ -12,6 +12,8 @@ import logging
 import smtplib
 import time
 
+from django.utils import timezone
+
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..models import Kind, OutboxEmail
@@ -19,7 +21,7 @@ from .build.compose import build_message, stale_recipient
 from .build.stored import build_stored, load_stored_messages
 from .claim import claim_emails
 from .headers import HeaderError
-from .record import mark_sent, record_outcomes, renew_lease
+from .record import expire_overdue, mark_sent, record_outcomes, renew_lease
 from .report import DeliveryReport
 from .screen import describe, screen
 from .send.classify import TRANSIENT, classify_send_error, describe_error
@@ -42,7 +44,13 @@ HARD_BOUNCE_CODES = frozenset({550, 551, 553})
 def deliver_emails(email_ids, *, connection=None) -> DeliveryReport:
     """Claim, build, send and record the rows of ``email_ids``."""
     report = DeliveryReport()
+    email_ids = list(email_ids)
     token, rows = claim_emails(email_ids)
+    if len(rows) < len(email_ids):
+        # Some rows were not claimable: sent already, held by another worker, not due yet,
+        # or past their expiry. Only the last kind changes here (one more query, never on
+        # the path where every row is claimed).
+        expire_overdue(ids=email_ids)
     if rows:
         send_rows(rows, report, token, connection=connection)
         record_outcomes(token, rows, report)
@@ -135,6 +143,10 @@ class SendRun:
 
     def send(self, ready: list[tuple[OutboxEmail, object]]) -> None:
         for row, message in ready:
+            if row.expires_at is not None and row.expires_at <= timezone.now():
+                # Claimed in time, but its turn came after the deadline: late is never sent.
+                self.report.add_expired(row.pk)
+                continue
             self.take(row, self.sender.send(message))
             self.keep_lease()
 

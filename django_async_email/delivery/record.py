@@ -52,6 +52,7 @@ def record_outcomes(token: str, rows, report: DeliveryReport) -> None:
     give_up_exhausted_retries(report, by_id)
     if report.retry:
         report.retry_countdown = retry_countdown(max(by_id[pk].attempts for pk in report.retry))
+        report.retry_held = report.retry_countdown > app_settings.SCHEDULE_ETA_MAX
     write_unsent(token, report)
     record_hard_bounces(report.bounces)
     for pk, row in by_id.items():
@@ -85,11 +86,33 @@ def write_unsent(token: str, report: DeliveryReport) -> None:
                 status=Status.SUPPRESSED, last_error=error_case(report.suppressed, report.errors),
                 suppressed_reason=error_case(report.suppressed, report.reasons), **released
             )
+        if report.expired:
+            mine.filter(pk__in=report.expired).update(
+                status=Status.EXPIRED, last_error=error_case(report.expired, report.errors), **released
+            )
         if report.retry:
             mine.filter(pk__in=report.retry).update(
                 status=Status.QUEUED, last_error=error_case(report.retry, report.errors),
-                available_at=now + timedelta(seconds=report.retry_countdown), **released
+                available_at=now + timedelta(seconds=report.retry_countdown), held=report.retry_held, **released
             )
+
+
+def expire_overdue(now=None, *, ids=None) -> int:
+    """Rows still waiting when their ``expires_at`` passed become ``expired`` (of ``ids``, or
+    all of them, as the sweep asks); their broadcasts are brought up to date. How many."""
+    now = now or timezone.now()
+    overdue = OutboxEmail.objects.filter(status=Status.QUEUED, expires_at__lte=now)
+    if ids is not None:
+        overdue = overdue.filter(pk__in=list(ids))
+    expired = list(overdue.values_list("pk", "broadcast_id"))
+    if not expired:
+        return 0
+    count = OutboxEmail.objects.filter(pk__in=[pk for pk, _b in expired], status=Status.QUEUED).update(
+        status=Status.EXPIRED, last_error="Not sent: its expires_at passed first.", held=False,
+        claim_token="", lease_expires_at=None, updated_at=now)
+    logger.warning("%d email(s) expired unsent", count)
+    update_broadcast_states({b for _pk, b in expired if b})
+    return count
 
 
 def announce(report: DeliveryReport, by_id: dict[int, OutboxEmail]) -> None:

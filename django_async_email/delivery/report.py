@@ -13,6 +13,8 @@ class DeliveryReport:
     failed: list[int] = field(default_factory=list)
     suppressed: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)
+    #: rows whose ``expires_at`` passed before they could be sent
+    expired: list[int] = field(default_factory=list)
     #: row id -> the text stored as the row's ``last_error`` (also for a sent row with refusals)
     errors: dict[int, str] = field(default_factory=dict)
     #: row id -> its ``suppressed_reason`` (a ``SuppressionReason``), for rows the screen held back
@@ -20,6 +22,9 @@ class DeliveryReport:
     #: address -> the server's reply, for recipients refused for good (they join the suppression list)
     bounces: dict[str, str] = field(default_factory=dict)
     retry_countdown: float = 0.0
+    #: the retry is longer than ``SCHEDULE_ETA_MAX``: its rows are held for the sweep to
+    #: publish when due, and the task does not ask Celery for a retry
+    retry_held: bool = False
 
     def add_sent(self, pk: int, note: str = "") -> None:
         self.sent.append(pk)
@@ -40,6 +45,11 @@ class DeliveryReport:
         if code:
             self.reasons[pk] = code
 
+    def add_expired(self, pk: int) -> None:
+        self.expired.append(pk)
+        self.errors[pk] = "Not sent: its expires_at passed first."
+
     def as_dict(self) -> dict:
         return {"sent": len(self.sent), "failed": len(self.failed), "retrying": len(self.retry),
-                **({"suppressed": len(self.suppressed)} if self.suppressed else {})}
+                **({"suppressed": len(self.suppressed)} if self.suppressed else {}),
+                **({"expired": len(self.expired)} if self.expired else {})}

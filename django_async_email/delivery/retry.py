@@ -20,11 +20,6 @@ def retry_countdown(attempt: int, *, rng=random.random) -> float:
     return min(delay, app_settings.RETRY_BACKOFF_MAX)
 
 
-def longest_retry_delay() -> float:
-    """The longest countdown the current settings can produce (for the system checks)."""
-    return retry_countdown(app_settings.MAX_RETRIES, rng=lambda: 1.0) if app_settings.MAX_RETRIES else 0.0
-
-
 def gives_up(attempts: int) -> bool:
     """Whether a row that has been claimed ``attempts`` times has used up its retries."""
     return attempts > app_settings.MAX_RETRIES

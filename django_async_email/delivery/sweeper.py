@@ -1,4 +1,5 @@
-"""Recover accepted emails whose task never ran: lost publishes and dead workers.
+"""Recover accepted emails whose task never ran (lost publishes, dead workers), publish
+scheduled ones as they come due, and expire the ones whose time has passed.
 
 The workers run it themselves every ``SWEEP_EVERY`` seconds (``delivery.sweep_timer``),
 one worker of the fleet at a time (``sweep_if_ours`` takes a lease row first); a host can
@@ -21,6 +22,7 @@ from ..conf import app_settings
 from ..models import Broadcast, OutboxEmail, Status, SweeperLease
 from ..outbox import kinds
 from ..outbox.publishing import new_task_id, publish_now
+from .record import expire_overdue
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ class SweepReport:
     emails_republished: int = 0
     tasks_published: int = 0
     broadcasts_restarted: int = 0
+    #: held rows (scheduled, or a long retry) and scheduled broadcasts published as they come due
+    held_released: int = 0
+    expired: int = 0
 
 
 def requeue_stuck_emails(*, stuck_after: int | None = None, now=None, dry_run: bool = False) -> dict:
@@ -45,11 +50,14 @@ def requeue_stuck_emails(*, stuck_after: int | None = None, now=None, dry_run: b
     cutoff = now - timedelta(seconds=app_settings.STUCK_AFTER if stuck_after is None else stuck_after)
     report = SweepReport()
     expired = release_expired_leases(now, report, dry_run=dry_run)
+    if not dry_run:
+        report.expired = expire_overdue(now)
     for route, ids in stuck_rows(cutoff, expired, dry_run=dry_run).items():
         republish(route, ids, now, report, dry_run=dry_run)
     restart_lost_fan_outs(now, cutoff, report, dry_run=dry_run)
+    release_held(now, report, dry_run=dry_run)
     result = asdict(report)
-    if any(result.values()):
+    if any(v for k, v in result.items() if k != "held_released"):
         logger.warning("Sweeper: %s", result)
     return result
 
@@ -72,7 +80,7 @@ def stuck_rows(cutoff, expired: list[int], *, dry_run: bool) -> dict[kinds.TaskR
     # Rows given back are republished at once: their worker is known to be gone.
     stuck = (
         OutboxEmail.objects.filter(
-            Q(status=Status.QUEUED, updated_at__lt=cutoff)
+            Q(status=Status.QUEUED, held=False, updated_at__lt=cutoff)
             & (Q(available_at__isnull=True) | Q(available_at__lt=cutoff))
             | Q(pk__in=expired, status=Status.QUEUED if not dry_run else Status.SENDING)
         )
@@ -104,14 +112,64 @@ def republish(route: kinds.TaskRoute, ids: list[int], now, report: SweepReport, 
 def restart_lost_fan_outs(now, cutoff, report: SweepReport, *, dry_run: bool) -> None:
     """Publish the fan-out again for broadcasts that do not have all their rows: the fan-out
     died (its lease ran out) or never started (its publish was lost)."""
-    unfinished = Broadcast.objects.filter(total__isnull=True).exclude(state=Broadcast.State.CANCELLED)
-    lost = unfinished.filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, created_at__lt=cutoff))
+    unfinished = Broadcast.objects.filter(total__isnull=True, held=False).exclude(state=Broadcast.State.CANCELLED)
+    # A scheduled one is lost once it is STUCK_AFTER past its send_at, not its creation.
+    not_started = Q(lease_expires_at__isnull=True) & (
+        Q(send_at__isnull=True, created_at__lt=cutoff) | Q(send_at__lt=cutoff))
+    lost = unfinished.filter(Q(lease_expires_at__lt=now) | not_started)
     for pk in lost.values_list("pk", flat=True):
         report.broadcasts_restarted += 1
         if not dry_run:
             # Held for one lease, so the next sweep does not publish it again meanwhile.
             Broadcast.objects.filter(pk=pk).update(lease_expires_at=now + timedelta(seconds=app_settings.LEASE_SECONDS))
             publish_now(kinds.FAN_OUT, pk)
+
+
+def release_held(now, report: SweepReport, *, dry_run: bool) -> None:
+    """Publish held rows and scheduled broadcasts due within ``SCHEDULE_ETA_MAX``, with the
+    broker's ETA, under the task id the caller was given.
+
+    Each sweep looks that far ahead, and the sweeps come every ``SWEEP_EVERY`` (less, check
+    W014), so a held email is published before its time and goes out at it. The UPDATE from
+    ``held`` is the guard: two sweeps cannot both publish the same rows.
+    """
+    horizon = now + timedelta(seconds=app_settings.SCHEDULE_ETA_MAX)
+    due = (OutboxEmail.objects.filter(held=True, status=Status.QUEUED, available_at__lte=horizon)
+           .order_by("task_id", "pk").values_list("pk", "kind", "broadcast_id", "task_id", "available_at"))
+    groups: dict[tuple, list] = {}
+    for pk, kind, broadcast_id, task_id, available_at in due:
+        groups.setdefault((task_id, kind, broadcast_id is not None), []).append((pk, available_at))
+    for (task_id, kind, in_broadcast), rows in groups.items():
+        route = kinds.route_for(kind, in_broadcast=in_broadcast)
+        size = app_settings.BULK_CHUNK_SIZE if route.batch else 1
+        report.held_released += len(rows)
+        if dry_run:
+            continue
+        for start in range(0, len(rows), size):
+            chunk = rows[start:start + size]
+            ids = [pk for pk, _at in chunk]
+            # The first chunk keeps the id the caller was given; a split gets new ones.
+            chunk_task_id = task_id if start == 0 and task_id else new_task_id()
+            if OutboxEmail.objects.filter(pk__in=ids, held=True).update(held=False, task_id=chunk_task_id,
+                                                                         updated_at=now):
+                eta = max(at for _pk, at in chunk)
+                _publish_quietly(route, route.argument(ids), task_id=chunk_task_id, eta=eta if eta > now else None)
+                report.tasks_published += 1
+    scheduled = Broadcast.objects.filter(held=True, total__isnull=True, send_at__lte=horizon).exclude(
+        state__in=Broadcast.FINISHED_STATES)
+    for pk, task_id, send_at in scheduled.values_list("pk", "task_id", "send_at"):
+        report.held_released += 1
+        if not dry_run and Broadcast.objects.filter(pk=pk, held=True).update(held=False):
+            _publish_quietly(kinds.FAN_OUT, pk, task_id=task_id or new_task_id(), eta=send_at if send_at > now else None)
+            report.tasks_published += 1
+
+
+def _publish_quietly(route: kinds.TaskRoute, argument, *, task_id: str, eta) -> None:
+    """Publish; a broker that refuses leaves the rows queued, for the next sweep's stuck check."""
+    try:
+        publish_now(route, argument, task_id=task_id, eta=eta)
+    except Exception:
+        logger.exception("Sweeper could not publish %s; will try again on a later run", route.task_name)
 
 
 SWEEPER = "sweeper"

@@ -26,9 +26,11 @@ class Status(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
     #: Accepted but deliberately not sent (for example a reset asked for an unknown address).
     SUPPRESSED = "suppressed", _("Suppressed")
+    #: Not sent by its ``expires_at``, so never sent: a late email would be wrong.
+    EXPIRED = "expired", _("Expired")
 
 
-FINAL_STATUSES = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED)
+FINAL_STATUSES = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED)
 #: A row in one of these is still to be sent (or being sent).
 PENDING_STATUSES = (Status.QUEUED, Status.SENDING)
 

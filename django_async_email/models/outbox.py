@@ -22,9 +22,11 @@ class Broadcast(models.Model):
         DONE = "done", _("Done")
         DONE_WITH_FAILURES = "done_with_failures", _("Done with failures")
         CANCELLED = "cancelled", _("Cancelled")
+        #: Its fan-out could not start before ``expires_at``; nobody was sent anything.
+        EXPIRED = "expired", _("Expired")
 
     #: States a broadcast does not leave.
-    FINISHED_STATES = (State.DONE, State.DONE_WITH_FAILURES, State.CANCELLED)
+    FINISHED_STATES = (State.DONE, State.DONE_WITH_FAILURES, State.CANCELLED, State.EXPIRED)
 
     subject = models.CharField(_("subject"), max_length=255)
     message = models.TextField(_("message"))
@@ -42,6 +44,12 @@ class Broadcast(models.Model):
     #: Held by the fan-out while it runs, renewed every chunk; a fan-out whose lease ran out
     #: died, and the sweeper starts it again (it goes on after the last chunk written).
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: Not to start before this; rows not sent by ``expires_at`` are ``expired``.
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    #: Written but not published: its ``send_at`` was further off than ``SCHEDULE_ETA_MAX``,
+    #: so the worker-side sweep publishes its fan-out when it comes due.
+    held = models.BooleanField(default=False, editable=False)
 
     class Meta:
         verbose_name = _("broadcast")
@@ -59,9 +67,10 @@ class Broadcast(models.Model):
             failed=Count("id", filter=Q(status=Status.FAILED)),
             cancelled=Count("id", filter=Q(status=Status.CANCELLED)),
             suppressed=Count("id", filter=Q(status=Status.SUPPRESSED)),
+            expired=Count("id", filter=Q(status=Status.EXPIRED)),
         )
         total = self.total if self.total is not None else counts["created"]
-        done = counts["sent"] + counts["failed"] + counts["cancelled"] + counts["suppressed"]
+        done = counts["sent"] + counts["failed"] + counts["cancelled"] + counts["suppressed"] + counts["expired"]
         return {
             "state": self.state,
             "total": total,
@@ -69,6 +78,7 @@ class Broadcast(models.Model):
             "failed": counts["failed"],
             "cancelled": counts["cancelled"],
             "suppressed": counts["suppressed"],
+            "expired": counts["expired"],
             "pending": max(total - done, 0),
         }
 
@@ -111,8 +121,15 @@ class OutboxEmail(models.Model):
     #: Set by the worker that claimed the row; the lease lets a dead worker's rows be taken back.
     claim_token = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    #: Not to be sent before this (a retry's backoff); the sweeper leaves a row alone until then.
+    #: Not to be sent before this (its ``send_at``, or a retry's backoff): the claim refuses
+    #: the row until then, and the sweeper leaves it alone.
     available_at = models.DateTimeField(_("available"), null=True, blank=True)
+    #: Not to be sent after this: a row still unsent then becomes ``expired``.
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    #: Written but not published: it comes due further off than ``SCHEDULE_ETA_MAX`` (a
+    #: scheduled email, or a retry's long backoff), so no task waits in a worker's memory
+    #: for it; the worker-side sweep publishes it shortly before ``available_at``.
+    held = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
@@ -128,6 +145,10 @@ class OutboxEmail(models.Model):
             # The sweep's look for rows of dead workers reads this index only.
             models.Index(fields=["status", "lease_expires_at"], name="async_email_status_lease"),
             models.Index(fields=["status", "updated_at"], name="async_email_status_updated"),
+            # The sweep's look for held rows coming due, and for rows past their expiry: partial,
+            # so rows without a schedule (nearly all) cost these indexes nothing on insert.
+            models.Index(fields=["available_at"], condition=Q(held=True), name="async_email_held_due"),
+            models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="async_email_expiring"),
         ]
         constraints = [
             # Re-running a fan-out adds no second row for the same user.

@@ -22,6 +22,7 @@ from ..models import PENDING_STATUSES, Broadcast, Kind, OutboxEmail, Status
 from . import kinds, validation
 from .publishing import new_message_id, new_task_id, publish_on_commit
 from .rows import outbox_db, queue_rows
+from .schedule import NOW, Schedule
 
 
 def clean_notification(subject, message, email_type, template_name, context) -> dict:
@@ -35,7 +36,7 @@ def clean_notification(subject, message, email_type, template_name, context) -> 
     }
 
 
-def queue_to_users(user_ids, fields: dict) -> str:
+def queue_to_users(user_ids, fields: dict, schedule: Schedule = NOW) -> str:
     """One broadcast to ``user_ids``: rows at once for a short list, a fan-out for a long one.
 
     Unknown ids are refused. Known users who may not receive a notification (inactive,
@@ -44,7 +45,7 @@ def queue_to_users(user_ids, fields: dict) -> str:
     """
     ids = validation.clean_user_ids("user_ids", user_ids)
     if len(ids) > app_settings.BULK_CHUNK_SIZE:
-        return queue_fan_out(fields, user_ids=ids)
+        return queue_fan_out(fields, schedule, user_ids=ids)
     found = {str(pk) for pk in get_user_model()._default_manager.filter(pk__in=ids).values_list("pk", flat=True)}
     unknown = [i for i in ids if str(i) not in found]
     if unknown:
@@ -55,7 +56,9 @@ def queue_to_users(user_ids, fields: dict) -> str:
     users = list(recipients_with_ids(ids).annotate(skip=reason).order_by("pk"))
     using = outbox_db()
     with transaction.atomic(using=using):
-        broadcast = Broadcast.objects.using(using).create(user_ids=[u.pk for u in users], total=len(users), **fields)
+        broadcast = Broadcast.objects.using(using).create(
+            user_ids=[u.pk for u in users], total=len(users), send_at=schedule.send_at,
+            expires_at=schedule.expires_at, **fields)
         if not users:
             task_id = new_task_id()
             _finish(broadcast, task_id=task_id)
@@ -77,31 +80,40 @@ def queue_to_users(user_ids, fields: dict) -> str:
             task_id = new_task_id()
             _finish(broadcast, task_id=task_id)
             return task_id
-        task_id = queue_rows(Kind.NOTIFICATION, rows)
+        task_id = queue_rows(Kind.NOTIFICATION, rows, schedule)
         Broadcast.objects.using(using).filter(pk=broadcast.pk).update(task_id=task_id)
     return task_id
 
 
-def queue_to_user_types(user_types, fields: dict) -> list[str]:
+def queue_to_user_types(user_types, fields: dict, schedule: Schedule = NOW) -> list[str]:
     """One broadcast and fan-out task per user type; the request path never loads the recipients."""
     types = validation.clean_user_types("user_types", user_types)
     with transaction.atomic(using=outbox_db()):
-        return [queue_fan_out(fields, user_types=[user_type]) for user_type in types]
+        return [queue_fan_out(fields, schedule, user_types=[user_type]) for user_type in types]
 
 
-def queue_fan_out(fields: dict, *, user_types=None, user_ids=None) -> str:
-    """One broadcast row and its fan-out task (queue: low)."""
+def queue_fan_out(fields: dict, schedule: Schedule = NOW, *, user_types=None, user_ids=None) -> str:
+    """One broadcast row and its fan-out task (queue: low).
+
+    A broadcast scheduled further off than ``SCHEDULE_ETA_MAX`` is written ``held``: its
+    fan-out is published by the worker-side sweep when it comes due, and until then a
+    cancel is one UPDATE of a row nobody else touches.
+    """
     using = outbox_db()
     task_id = new_task_id()
+    now = timezone.now()
+    held = schedule.held(now)
     with transaction.atomic(using=using):
         broadcast = Broadcast.objects.using(using).create(
-            user_types=user_types or [], user_ids=user_ids, task_id=task_id, **fields
+            user_types=user_types or [], user_ids=user_ids, task_id=task_id, send_at=schedule.send_at,
+            expires_at=schedule.expires_at, held=held, **fields
         )
-        publish_on_commit(kinds.FAN_OUT, broadcast.pk, task_id=task_id, using=using)
+        if not held:
+            publish_on_commit(kinds.FAN_OUT, broadcast.pk, task_id=task_id, using=using, eta=schedule.eta(now))
     return task_id
 
 
-def queue_test_email(address, subject=None, message=None) -> str:
+def queue_test_email(address, subject=None, message=None, schedule: Schedule = NOW) -> str:
     """A one-recipient broadcast to any address, to check the whole path."""
     address = validation.clean_address("address", address)
     site = app_settings.site_name or "django-async-email"
@@ -113,10 +125,11 @@ def queue_test_email(address, subject=None, message=None) -> str:
     }
     using = outbox_db()
     with transaction.atomic(using=using):
-        broadcast = Broadcast.objects.using(using).create(user_ids=[], total=1, **fields)
+        broadcast = Broadcast.objects.using(using).create(
+            user_ids=[], total=1, send_at=schedule.send_at, expires_at=schedule.expires_at, **fields)
         row = OutboxEmail(kind=Kind.NOTIFICATION, email_type="test", recipient=address, broadcast=broadcast,
                           message_id=new_message_id())
-        return queue_rows(Kind.NOTIFICATION, [row])
+        return queue_rows(Kind.NOTIFICATION, [row], schedule)
 
 
 def find_broadcast(task_id_or_pk) -> Broadcast:

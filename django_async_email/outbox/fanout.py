@@ -94,7 +94,12 @@ def fan_out(broadcast_id: int) -> dict:
     except Broadcast.DoesNotExist:
         logger.warning("Broadcast %s no longer exists; nothing to fan out", broadcast_id)
         return {"chunks": 0, "recipients": 0}
-    if broadcast.state == Broadcast.State.CANCELLED:
+    if broadcast.state in (Broadcast.State.CANCELLED, Broadcast.State.EXPIRED):
+        return {"chunks": 0, "recipients": 0}
+    if broadcast.total is None and broadcast.expires_at is not None and broadcast.expires_at <= timezone.now():
+        # Too late to start (the workers were down past its expiry): nobody gets it, and no
+        # row per recipient is written only to be expired.
+        expire_unstarted(broadcast.pk)
         return {"chunks": 0, "recipients": 0}
 
     recipients, last_pk = resume_point(broadcast)
@@ -117,6 +122,14 @@ def fan_out(broadcast_id: int) -> dict:
     return {"chunks": chunks, "recipients": recipients}
 
 
+def expire_unstarted(broadcast_id: int) -> None:
+    """Mark a broadcast whose fan-out had not started by its ``expires_at`` as expired."""
+    Broadcast.objects.filter(pk=broadcast_id, total__isnull=True).exclude(
+        state=Broadcast.State.CANCELLED).update(
+        state=Broadcast.State.EXPIRED, total=0, finished_at=timezone.now(), lease_expires_at=None)
+    logger.warning("Broadcast %s expired before its fan-out could start; nothing was sent", broadcast_id)
+
+
 def _create_and_publish(broadcast: Broadcast, batch) -> bool:
     """Write one chunk's rows and publish its send task (on commit); False if nothing is left to send.
 
@@ -134,8 +147,10 @@ def _create_and_publish(broadcast: Broadcast, batch) -> bool:
     values = [(pk, address, new_message_id(domain)) for pk, address, skip in batch if not skip]
     skipped = [(pk, address, new_message_id(domain), skip) for pk, address, skip in batch if skip]
     # What every row of the chunk shares; the INSERT's constant columns come from these.
+    # A scheduled broadcast's rows carry its window: a chunk task that runs early (a clock
+    # ahead) claims nothing, and one that runs after ``expires_at`` sends nothing.
     shared = {"kind": Kind.NOTIFICATION, "email_type": broadcast.email_type, "broadcast": broadcast,
-              "task_id": task_id}
+              "task_id": task_id, "available_at": broadcast.send_at, "expires_at": broadcast.expires_at}
     try:
         with transaction.atomic(using=using):
             if skipped:

@@ -14,6 +14,7 @@ from ..models import FlowEvent, Invitation, Kind, OutboxEmail
 from . import validation
 from .publishing import new_message_id, new_task_id
 from .rows import outbox_db, queue_rows
+from .schedule import NOW, Schedule
 
 
 def inviter_name(inviter) -> str:
@@ -23,7 +24,7 @@ def inviter_name(inviter) -> str:
     return getattr(inviter, "get_full_name", lambda: "")() or email_of(inviter) or str(inviter)
 
 
-def queue_invitation(inviter, invitee_email, user_type=None, base_url=None) -> str:
+def queue_invitation(inviter, invitee_email, user_type=None, base_url=None, schedule: Schedule = NOW) -> str:
     """Revoke earlier open invitations to the address, create a new one and queue its email.
 
     ``user_type`` omitted (``None``) means the first of the configured types. The inviter
@@ -57,7 +58,7 @@ def queue_invitation(inviter, invitee_email, user_type=None, base_url=None) -> s
             context={"base_url": base, "inviter_name": inviter_name(inviter), "user_type": user_type},
             message_id=new_message_id(),
         )
-        return queue_rows(Kind.INVITATION, [row])
+        return queue_rows(Kind.INVITATION, [row], schedule)
 
 
 def _clean_user_type(inviter, user_type) -> str:

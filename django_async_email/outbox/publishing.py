@@ -48,14 +48,17 @@ def new_message_id(domain: str | None = None) -> str:
     return f"<{uuid.uuid4().hex}@{domain or message_id_domain()}>"
 
 
-def publish_on_commit(route: TaskRoute, argument, *, task_id: str, using=None) -> str:
+def publish_on_commit(route: TaskRoute, argument, *, task_id: str, using=None, eta=None) -> str:
     """Publish ``route``'s task with ``argument`` once the current transaction commits.
 
     Outside a transaction it is published at once. A rollback publishes nothing. If the
     broker refuses the publish, the rows stay queued and ``requeue_stuck_emails``
-    publishes them again: the caller's commit is never undone by a broker outage.
+    publishes them again: the caller's commit is never undone by a broker outage. ``eta``
+    (a scheduled email due soon; ``outbox.schedule``) is the broker's ETA.
     """
     options = publish_options(route.queue_class)
+    if eta is not None:
+        options["eta"] = eta
 
     def publish():
         try:
@@ -70,8 +73,9 @@ def publish_on_commit(route: TaskRoute, argument, *, task_id: str, using=None) -
     return task_id
 
 
-def publish_now(route: TaskRoute, argument, *, task_id: str | None = None):
+def publish_now(route: TaskRoute, argument, *, task_id: str | None = None, eta=None):
     """Publish from inside a worker, where there is no caller's transaction to wait for."""
-    return task_named(route.task_name).apply_async(
-        args=[argument], task_id=task_id or new_task_id(), **publish_options(route.queue_class)
-    )
+    options = publish_options(route.queue_class)
+    if eta is not None:
+        options["eta"] = eta
+    return task_named(route.task_name).apply_async(args=[argument], task_id=task_id or new_task_id(), **options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import router, transaction
+from django.utils import timezone
 
 from .. import signals
 from ..accounts.users import email_of
@@ -11,6 +12,7 @@ from ..models import OutboxEmail
 from . import validation
 from .kinds import route_for
 from .publishing import new_message_id, new_task_id, publish_on_commit
+from .schedule import NOW, Schedule
 
 
 def outbox_db() -> str:
@@ -18,16 +20,27 @@ def outbox_db() -> str:
     return router.db_for_write(OutboxEmail)
 
 
-def queue_rows(kind: str, rows: list[OutboxEmail]) -> str:
-    """Write ``rows`` and publish the task for ``kind`` after commit; returns its id."""
+def queue_rows(kind: str, rows: list[OutboxEmail], schedule: Schedule = NOW) -> str:
+    """Write ``rows`` and publish the task for ``kind`` after commit; returns its id.
+
+    A scheduled send due within ``SCHEDULE_ETA_MAX`` is published with the broker's ETA; one
+    due later is written ``held``, and the worker-side sweep publishes it under this same
+    task id when it comes due (``outbox.schedule``).
+    """
     route = route_for(kind)
     task_id = new_task_id()
+    now = timezone.now()
+    held = schedule.held(now)
     for row in rows:
         row.task_id = task_id
+        row.held = held
+        if schedule is not NOW:
+            row.available_at, row.expires_at = schedule.send_at, schedule.expires_at
     using = outbox_db()
     with transaction.atomic(using=using):
         ids = _save(rows, using)
-        publish_on_commit(route, route.argument(ids), task_id=task_id, using=using)
+        if not held:
+            publish_on_commit(route, route.argument(ids), task_id=task_id, using=using, eta=schedule.eta(now))
         # Announced once the rows are really there: a rollback announces nothing.
         transaction.on_commit(
             lambda: signals.email_queued.send_robust(sender=OutboxEmail, emails=rows, task_id=task_id), using=using
@@ -65,12 +78,12 @@ def user_row(kind: str, user, *, base_url, extra_context=None) -> OutboxEmail:
     )
 
 
-def queue_to_user(kind: str, user, base_url=None) -> str:
+def queue_to_user(kind: str, user, base_url=None, schedule: Schedule = NOW) -> str:
     """Queue one email of ``kind`` to ``user``; returns the task id."""
-    return queue_rows(kind, [user_row(kind, user, base_url=base_url)])
+    return queue_rows(kind, [user_row(kind, user, base_url=base_url)], schedule)
 
 
-def queue_by_address(kind: str, email, base_url=None) -> str:
+def queue_by_address(kind: str, email, base_url=None, schedule: Schedule = NOW) -> str:
     """Queue an email of ``kind`` to whoever owns ``email``; the worker finds the accounts
     (``delivery.address_lookup``). The request path does the same work whether or not an
     account has the address."""
@@ -80,4 +93,4 @@ def queue_by_address(kind: str, email, base_url=None) -> str:
         context={"base_url": validation.clean_base_url("base_url", base_url), "lookup": True},
         message_id=new_message_id(),
     )
-    return queue_rows(kind, [row])
+    return queue_rows(kind, [row], schedule)

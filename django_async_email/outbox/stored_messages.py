@@ -23,6 +23,7 @@ from ..exceptions import InvalidEmailInput, UnstorableMessage
 from ..models import Kind, OutboxEmail, StoredAttachment, StoredMessage
 from .publishing import new_message_id
 from .rows import outbox_db, queue_rows
+from .schedule import Schedule, clean_schedule
 
 #: The methods that decide what Django sends; a subclass that replaces one builds a
 #: message this module cannot rebuild from the attributes.
@@ -87,25 +88,37 @@ def attachment_parts(message) -> list[tuple[str, str, list, bytes]]:
     return parts
 
 
+def message_schedule(message) -> Schedule:
+    """A message's window, from the attributes anymail also reads: ``message.send_at``
+    (and this package's ``message.expires_at``), aware datetimes."""
+    return clean_schedule(getattr(message, "send_at", None), getattr(message, "expires_at", None))
+
+
 def store_messages(messages) -> int:
-    """One ``raw`` row per message that has recipients, one send task for them all; how many."""
+    """One ``raw`` row per message that has recipients, one send task per schedule (one in
+    all, unless the messages set different ``send_at``); how many."""
     checked = []
     for message in messages:
         check_storable(message)
+        schedule = message_schedule(message)
         if first_address(message):  # Django's SMTP backend skips a message with no recipients too
-            checked.append((message, attachment_parts(message)))
+            checked.append((message, attachment_parts(message), schedule))
     if not checked:
         return 0
     rows = [OutboxEmail(kind=Kind.RAW, recipient=first_address(message)[:254],
                         message_id=str(message.extra_headers.get("Message-ID") or new_message_id()))
-            for message, _parts in checked]
+            for message, _parts, _schedule in checked]
+    by_schedule: dict[Schedule, list[OutboxEmail]] = {}
+    for row, (_message, _parts, schedule) in zip(rows, checked, strict=True):
+        by_schedule.setdefault(schedule, []).append(row)
     using = outbox_db()
     with transaction.atomic(using=using):
-        queue_rows(Kind.RAW, rows)  # published when the caller's transaction commits
+        for schedule, scheduled_rows in by_schedule.items():
+            queue_rows(Kind.RAW, scheduled_rows, schedule)  # published when the caller's transaction commits
         stored = StoredMessage.objects.using(using).bulk_create([
             StoredMessage(email=row, **message_fields(message))
-            for row, (message, _parts) in zip(rows, checked, strict=True)])
-        for message_row, (_message, parts) in zip(stored, checked, strict=True):
+            for row, (message, _parts, _schedule) in zip(rows, checked, strict=True)])
+        for message_row, (_message, parts, _schedule) in zip(stored, checked, strict=True):
             for position, (filename, mimetype, headers, data) in enumerate(parts):
                 attachment = StoredAttachment(message=message_row, position=position, filename=filename[:255],
                                               mimetype=mimetype[:255], part_headers=headers, size=len(data))
