@@ -4,9 +4,10 @@ Every sending function validates its input first (raising ``InvalidEmailInput`` 
 the bad argument, before anything is written), writes outbox rows in the caller's
 transaction, publishes the task when that transaction commits, and returns the Celery
 task id. Every one of them takes ``send_at=`` (not before this aware datetime) and
-``expires_at=`` (never after it: an email still unsent then is recorded ``expired``). The flow functions complete what the emails' links start (verify an address,
-reset a password, accept an invitation), raising one uniform ``TokenError`` for any bad
-token. The work is in the layers below: ``outbox`` (the request side) and ``accounts``.
+``expires_at=`` (never after it: an email still unsent then is recorded ``expired``).
+The flow functions complete what the emails' links start (verify an address, reset a
+password, accept an invitation), raising one uniform ``TokenError`` for any bad token.
+The work is in the layers below: ``outbox`` (the request side) and ``accounts``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .adapter import get_adapter
 from .checks import configuration_report
 from .models import Kind, Suppression
 from .outbox import broadcasts
+from .outbox.attachments import attachment_parts
 from .outbox.invitations import queue_invitation
 from .outbox.rows import queue_by_address, queue_to_user
 from .outbox.schedule import clean_schedule
@@ -114,7 +116,7 @@ def send_invitation_email(inviter, invitee_email, user_type=None, base_url=None,
 
 
 def send_notification_to_users(user_ids, subject, message, email_type="notification", template_name=None,
-                               context=None, *, send_at=None, expires_at=None) -> str:
+                               context=None, *, send_at=None, expires_at=None, attachments=None) -> str:
     """Queue one notification to each of ``user_ids`` (queue: normal); one task, one connection.
 
     Unknown ids are refused. Users who may not receive notifications (inactive, without an
@@ -122,20 +124,26 @@ def send_notification_to_users(user_ids, subject, message, email_type="notificat
     the length of the list. A list longer than ``BULK_CHUNK_SIZE`` goes the bulk way: one
     broadcast row, one fan-out task on the low queue, and the ids are not looked up on the
     request path.
+
+    ``attachments``: files every recipient's email carries, as ``(filename, content,
+    mimetype)`` tuples or MIME parts (what ``EmailMessage.attach()`` takes); stored once
+    for the broadcast in ``ATTACHMENT_STORAGE``, within the size limits.
     """
     fields = broadcasts.clean_notification(subject, message, email_type, template_name, context)
-    return broadcasts.queue_to_users(user_ids, fields, clean_schedule(send_at, expires_at))
+    schedule, parts = clean_schedule(send_at, expires_at), attachment_parts(attachments)
+    return broadcasts.queue_to_users(user_ids, fields, schedule, parts)
 
 
 def send_notification_to_user_types(user_types, subject, message, email_type="notification", template_name=None,
-                                    context=None, *, send_at=None, expires_at=None) -> list[str]:
+                                    context=None, *, send_at=None, expires_at=None, attachments=None) -> list[str]:
     """Queue a notification to every active user of each type (queue: low); one task id per type.
 
     The request path writes one broadcast row per type and publishes its fan-out task; it
-    never loads the recipients.
+    never loads the recipients. ``attachments`` as for ``send_notification_to_users``.
     """
     fields = broadcasts.clean_notification(subject, message, email_type, template_name, context)
-    return broadcasts.queue_to_user_types(user_types, fields, clean_schedule(send_at, expires_at))
+    schedule, parts = clean_schedule(send_at, expires_at), attachment_parts(attachments)
+    return broadcasts.queue_to_user_types(user_types, fields, schedule, parts)
 
 
 def send_test_email(address, subject=None, message=None, *, send_at=None, expires_at=None) -> str:

@@ -225,7 +225,8 @@ def test_progress_and_final_state(artists, published, smtp_backend):
     for _name, args, _o in published[1:]:
         deliver_emails(args[0])
     assert email_utils.broadcast_progress(task_id) == {"state": "done_with_failures", "total": 30, "sent": 29,
-                                                       "failed": 1, "cancelled": 0, "suppressed": 0, "expired": 0, "pending": 0}
+                                                       "failed": 1, "cancelled": 0, "suppressed": 0, "expired": 0,
+                                                       "pending": 0}
 
 
 def test_progress_in_the_admin(admin_client, artists, published):

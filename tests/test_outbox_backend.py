@@ -3,8 +3,10 @@ through the outbox, and the worker sends the same message through the real backe
 
 import email
 import email.policy
+from email.message import MIMEPart
 from email.mime.image import MIMEImage
 
+import django
 import pytest
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
@@ -53,11 +55,21 @@ def rich_message():
     message.attach_alternative('<p>Your statement <img src="cid:logo"></p>', "text/html")
     message.attach("statement.pdf", b"%PDF-1.4\n\x00\xff binary \r\n bytes", "application/pdf")
     message.attach("notes.txt", "Plain text, ünïcode", "text/plain")
+    message.attach(inline_png())
+    return message
+
+
+def inline_png():
+    """An inline image with a Content-ID, as a host builds it for its Django version: the
+    modern MIMEPart from Django 6.0 (which deprecates MIMEBase), a MIMEImage before."""
+    if django.VERSION >= (6, 0):
+        part = MIMEPart()
+        part.set_content(PNG, "image", "png", disposition="inline", filename="logo.png", cid="<logo>")
+        return part
     logo = MIMEImage(PNG, "png")
     logo.add_header("Content-ID", "<logo>")
     logo.add_header("Content-Disposition", "inline", filename="logo.png")
-    message.attach(logo)
-    return message
+    return logo
 
 
 def content(message_bytes: bytes):

@@ -72,7 +72,8 @@ def test_a_short_list_of_users_who_may_not_receive_it_queues_nothing(audience, p
         [audience["inactive"].pk, audience["no_address"].pk], "Hello", "Body")
     assert OutboxEmail.objects.count() == 0 and published == []
     assert email_utils.broadcast_progress(task_id) == {
-        "state": "done", "total": 0, "sent": 0, "failed": 0, "cancelled": 0, "suppressed": 0, "expired": 0, "pending": 0}
+        "state": "done", "total": 0, "sent": 0, "failed": 0, "cancelled": 0, "suppressed": 0, "expired": 0,
+        "pending": 0}
 
 
 def test_unknown_ids_are_still_refused_on_the_short_path(audience, published):

@@ -182,7 +182,8 @@ def test_a_retry_longer_than_the_eta_limit_is_held_not_given_to_celery(make_user
 # --- Broadcasts -----------------------------------------------------------------------------------
 
 @pytest.mark.custom_user
-def test_a_scheduled_broadcast_can_be_cancelled_before_it_starts(make_user, published, django_capture_on_commit_callbacks):
+def test_a_scheduled_broadcast_can_be_cancelled_before_it_starts(make_user, published,
+                                                                 django_capture_on_commit_callbacks):
     for i in range(3):
         make_user(email=f"artist{i}@example.com", user_type="Artist")
     send_at = soon(7200)

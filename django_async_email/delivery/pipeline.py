@@ -17,6 +17,7 @@ from django.utils import timezone
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..models import Kind, OutboxEmail
+from .build.attachments import load_broadcast_attachments
 from .build.compose import build_message, stale_recipient
 from .build.stored import build_stored, load_stored_messages
 from .claim import claim_emails
@@ -95,6 +96,7 @@ class SendRun:
         """The rows that can be sent, each with its message (SMTP bytes where the fast path takes it)."""
         ready = []
         load_stored_messages(rows)
+        load_broadcast_attachments(rows)
         held, self.withheld = screen(rows)
         for row in rows:
             if row.pk in held:

@@ -160,7 +160,8 @@ def release_held(now, report: SweepReport, *, dry_run: bool) -> None:
     for pk, task_id, send_at in scheduled.values_list("pk", "task_id", "send_at"):
         report.held_released += 1
         if not dry_run and Broadcast.objects.filter(pk=pk, held=True).update(held=False):
-            _publish_quietly(kinds.FAN_OUT, pk, task_id=task_id or new_task_id(), eta=send_at if send_at > now else None)
+            eta = send_at if send_at > now else None
+            _publish_quietly(kinds.FAN_OUT, pk, task_id=task_id or new_task_id(), eta=eta)
             report.tasks_published += 1
 
 

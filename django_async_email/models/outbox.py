@@ -50,6 +50,9 @@ class Broadcast(models.Model):
     #: Written but not published: its ``send_at`` was further off than ``SCHEDULE_ETA_MAX``,
     #: so the worker-side sweep publishes its fan-out when it comes due.
     held = models.BooleanField(default=False, editable=False)
+    #: How many files every recipient's email carries (``StoredAttachment.broadcast``); the
+    #: send step reads them only for batches whose broadcast has any.
+    attachment_count = models.PositiveSmallIntegerField(_("attachments"), default=0)
 
     class Meta:
         verbose_name = _("broadcast")
@@ -215,15 +218,18 @@ class StoredMessage(models.Model):
 
 
 class StoredAttachment(models.Model):
-    """One attachment of a stored message; the bytes are in ``ATTACHMENT_STORAGE``.
+    """One attachment of a stored message, or of every email of a broadcast (one of the two
+    is set); the bytes are in ``ATTACHMENT_STORAGE``.
 
     A ``(filename, content, mimetype)`` attachment keeps those three; a MIME part the host
     built itself (an inline image with a ``Content-ID``, say) keeps its headers too, and is
     rebuilt with them.
     """
 
-    message = models.ForeignKey(StoredMessage, on_delete=models.CASCADE, related_name="attachments",
-                                verbose_name=_("message"))
+    message = models.ForeignKey(StoredMessage, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="attachments", verbose_name=_("message"))
+    broadcast = models.ForeignKey(Broadcast, null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="attachments", verbose_name=_("broadcast"))
     position = models.PositiveSmallIntegerField()
     filename = models.CharField(_("file name"), max_length=255, blank=True)
     mimetype = models.CharField(_("type"), max_length=255, blank=True)
@@ -236,9 +242,11 @@ class StoredAttachment(models.Model):
     class Meta:
         verbose_name = _("attachment")
         verbose_name_plural = _("attachments")
-        ordering = ["message", "position"]
+        ordering = ["message", "broadcast", "position"]
         constraints = [
             models.UniqueConstraint(fields=["message", "position"], name="async_email_one_attachment_per_position"),
+            models.UniqueConstraint(fields=["broadcast", "position"],
+                                    name="async_email_one_broadcast_attachment_per_position"),
         ]
 
     def __str__(self):

@@ -20,6 +20,7 @@ from ..conf import app_settings
 from ..exceptions import InvalidEmailInput
 from ..models import PENDING_STATUSES, Broadcast, Kind, OutboxEmail, Status
 from . import kinds, validation
+from .attachments import Part, save_attachments
 from .publishing import new_message_id, new_task_id, publish_on_commit
 from .rows import outbox_db, queue_rows
 from .schedule import NOW, Schedule
@@ -36,7 +37,7 @@ def clean_notification(subject, message, email_type, template_name, context) -> 
     }
 
 
-def queue_to_users(user_ids, fields: dict, schedule: Schedule = NOW) -> str:
+def queue_to_users(user_ids, fields: dict, schedule: Schedule = NOW, attachments: list[Part] | None = None) -> str:
     """One broadcast to ``user_ids``: rows at once for a short list, a fan-out for a long one.
 
     Unknown ids are refused. Known users who may not receive a notification (inactive,
@@ -45,7 +46,7 @@ def queue_to_users(user_ids, fields: dict, schedule: Schedule = NOW) -> str:
     """
     ids = validation.clean_user_ids("user_ids", user_ids)
     if len(ids) > app_settings.BULK_CHUNK_SIZE:
-        return queue_fan_out(fields, schedule, user_ids=ids)
+        return queue_fan_out(fields, schedule, attachments, user_ids=ids)
     found = {str(pk) for pk in get_user_model()._default_manager.filter(pk__in=ids).values_list("pk", flat=True)}
     unknown = [i for i in ids if str(i) not in found]
     if unknown:
@@ -58,7 +59,8 @@ def queue_to_users(user_ids, fields: dict, schedule: Schedule = NOW) -> str:
     with transaction.atomic(using=using):
         broadcast = Broadcast.objects.using(using).create(
             user_ids=[u.pk for u in users], total=len(users), send_at=schedule.send_at,
-            expires_at=schedule.expires_at, **fields)
+            expires_at=schedule.expires_at, attachment_count=len(attachments or []), **fields)
+        save_attachments(attachments or [], using=using, broadcast=broadcast)
         if not users:
             task_id = new_task_id()
             _finish(broadcast, task_id=task_id)
@@ -85,14 +87,16 @@ def queue_to_users(user_ids, fields: dict, schedule: Schedule = NOW) -> str:
     return task_id
 
 
-def queue_to_user_types(user_types, fields: dict, schedule: Schedule = NOW) -> list[str]:
+def queue_to_user_types(user_types, fields: dict, schedule: Schedule = NOW,
+                        attachments: list[Part] | None = None) -> list[str]:
     """One broadcast and fan-out task per user type; the request path never loads the recipients."""
     types = validation.clean_user_types("user_types", user_types)
     with transaction.atomic(using=outbox_db()):
-        return [queue_fan_out(fields, schedule, user_types=[user_type]) for user_type in types]
+        return [queue_fan_out(fields, schedule, attachments, user_types=[user_type]) for user_type in types]
 
 
-def queue_fan_out(fields: dict, schedule: Schedule = NOW, *, user_types=None, user_ids=None) -> str:
+def queue_fan_out(fields: dict, schedule: Schedule = NOW, attachments: list[Part] | None = None, *,
+                  user_types=None, user_ids=None) -> str:
     """One broadcast row and its fan-out task (queue: low).
 
     A broadcast scheduled further off than ``SCHEDULE_ETA_MAX`` is written ``held``: its
@@ -106,8 +110,9 @@ def queue_fan_out(fields: dict, schedule: Schedule = NOW, *, user_types=None, us
     with transaction.atomic(using=using):
         broadcast = Broadcast.objects.using(using).create(
             user_types=user_types or [], user_ids=user_ids, task_id=task_id, send_at=schedule.send_at,
-            expires_at=schedule.expires_at, held=held, **fields
+            expires_at=schedule.expires_at, held=held, attachment_count=len(attachments or []), **fields
         )
+        save_attachments(attachments or [], using=using, broadcast=broadcast)
         if not held:
             publish_on_commit(kinds.FAN_OUT, broadcast.pk, task_id=task_id, using=using, eta=schedule.eta(now))
     return task_id

@@ -4,23 +4,22 @@ Everything Django's ``EmailMessage`` and ``EmailMultiAlternatives`` send is kept
 bodies, alternatives, subtypes, encoding, From, To, Cc, Bcc, Reply-To, extra headers and
 attachments), in the caller's transaction; the send task is published when it commits.
 Attachment bytes go to ``ASYNC_EMAIL['ATTACHMENT_STORAGE']``. A message this cannot
-keep faithfully is refused (``UnstorableMessage``), never sent degraded: a subclass that
-builds its own MIME (it overrides ``message()`` or one of its steps), or an attachment of
-a kind Django does not send.
+keep faithfully is refused, never sent degraded: a subclass that builds its own MIME (it
+overrides ``message()`` or one of its steps) raises ``UnstorableMessage``; an attachment
+of a kind Django does not send, or one past the size limits, ``InvalidEmailInput`` on
+``attachments`` (``outbox.attachments``).
 """
 
 from __future__ import annotations
 
-from email.message import Message
 from email.utils import getaddresses
 
-from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db import transaction
 
-from ..conf import app_settings
-from ..exceptions import InvalidEmailInput, UnstorableMessage
-from ..models import Kind, OutboxEmail, StoredAttachment, StoredMessage
+from ..exceptions import UnstorableMessage
+from ..models import Kind, OutboxEmail, StoredMessage
+from .attachments import attachment_parts, save_attachments
 from .publishing import new_message_id
 from .rows import outbox_db, queue_rows
 from .schedule import Schedule, clean_schedule
@@ -51,43 +50,6 @@ def first_address(message) -> str:
     return addresses[0] if addresses else ""
 
 
-def attachment_parts(message) -> list[tuple[str, str, list, bytes]]:
-    """``(filename, mimetype, part headers, bytes)`` per attachment, checked against the size limits.
-
-    A ``(filename, content, mimetype)`` attachment keeps its content as bytes (text as
-    UTF-8: Django decodes text attachments given as bytes itself). A MIME part the host
-    built is kept whole, headers and encoded body, and rebuilt as it was.
-    """
-    parts = []
-    total = 0
-    for position, attachment in enumerate(message.attachments):
-        if isinstance(attachment, Message):
-            data = attachment.as_bytes()
-            headers = [[k, str(v)] for k, v in attachment.items()]
-            filename, mimetype = attachment.get_filename() or "", attachment.get_content_type()
-        elif isinstance(attachment, tuple) and len(attachment) == 3:
-            filename, content, mimetype = attachment
-            if isinstance(content, str):
-                content = content.encode("utf-8")
-            if not isinstance(content, bytes):
-                raise UnstorableMessage(f"Attachment {position} ({filename!r}) has content of type "
-                                        f"{type(content).__name__}; give bytes or str.")
-            data, headers = content, []
-            filename, mimetype = filename or "", mimetype or ""
-        else:
-            raise UnstorableMessage(f"Attachment {position} is a {type(attachment).__name__}; the outbox stores "
-                                    f"(filename, content, mimetype) attachments and MIME parts.")
-        if len(data) > app_settings.ATTACHMENT_MAX_BYTES:
-            raise InvalidEmailInput("attachments", f"Attachment {filename or position!r} is {len(data):,} bytes; "
-                                    f"the limit is ATTACHMENT_MAX_BYTES ({app_settings.ATTACHMENT_MAX_BYTES:,}).")
-        total += len(data)
-        parts.append((filename, mimetype, headers, data))
-    if total > app_settings.MESSAGE_MAX_BYTES:
-        raise InvalidEmailInput("attachments", f"The attachments are {total:,} bytes together; the limit is "
-                                f"MESSAGE_MAX_BYTES ({app_settings.MESSAGE_MAX_BYTES:,}).")
-    return parts
-
-
 def message_schedule(message) -> Schedule:
     """A message's window, from the attributes anymail also reads: ``message.send_at``
     (and this package's ``message.expires_at``), aware datetimes."""
@@ -102,7 +64,7 @@ def store_messages(messages) -> int:
         check_storable(message)
         schedule = message_schedule(message)
         if first_address(message):  # Django's SMTP backend skips a message with no recipients too
-            checked.append((message, attachment_parts(message), schedule))
+            checked.append((message, attachment_parts(message.attachments), schedule))
     if not checked:
         return 0
     rows = [OutboxEmail(kind=Kind.RAW, recipient=first_address(message)[:254],
@@ -119,11 +81,7 @@ def store_messages(messages) -> int:
             StoredMessage(email=row, **message_fields(message))
             for row, (message, _parts, _schedule) in zip(rows, checked, strict=True)])
         for message_row, (_message, parts, _schedule) in zip(stored, checked, strict=True):
-            for position, (filename, mimetype, headers, data) in enumerate(parts):
-                attachment = StoredAttachment(message=message_row, position=position, filename=filename[:255],
-                                              mimetype=mimetype[:255], part_headers=headers, size=len(data))
-                attachment.file.save(filename or f"attachment-{position}", ContentFile(data), save=False)
-                attachment.save(using=using)
+            save_attachments(parts, using=using, message=message_row)
     return len(checked)
 
 

@@ -22,6 +22,7 @@ from ...models import Invitation, Kind, OutboxEmail
 from ..headers import (
     LINE_BREAK, HeaderError, address_lines, check_name, header_lines, parse_mailbox, quoted_mailbox,
 )
+from .attachments import attach
 from .links import page_link
 
 #: Kinds whose link token is bound to the account's current address.
@@ -135,6 +136,8 @@ def build_message(email: OutboxEmail, adapter=None, connection=None):
         headers = unsubscribe_headers(context, headers)
     address_message(message, email.recipient, from_email=adapter.get_from_email(email), bcc=adapter.get_bcc(email),
                     headers=headers, message_id=email.message_id)
+    # The broadcast's files, read once for the batch (``attachments.load_broadcast_attachments``).
+    attach(message, getattr(email, "broadcast_files", []))
     return message
 
 

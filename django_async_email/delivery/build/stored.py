@@ -8,15 +8,13 @@ with a Content-ID) comes back whole.
 
 from __future__ import annotations
 
-from email import message_from_bytes
-from email.mime.base import MIMEBase
-from email.policy import compat32
 from email.utils import getaddresses
 
 from django.core.mail import EmailMultiAlternatives
 
 from ...accounts.suppression import suppression_key
 from ...models import Kind, OutboxEmail, StoredMessage
+from .attachments import attach, read_attachment
 
 
 def load_stored_messages(rows: list[OutboxEmail]) -> None:
@@ -50,21 +48,8 @@ def build_stored(email: OutboxEmail, connection=None, *, withheld=frozenset()) -
     if hasattr(EmailMultiAlternatives, "alternative_subtype"):
         message.alternative_subtype = stored.alternative_subtype  # type: ignore[attr-defined]
     message.encoding = stored.encoding or None
-    for attachment in stored.attachments.all():
-        with attachment.file.open("rb") as f:
-            data = f.read()
-        if attachment.part_headers:
-            message.attach(mime_part(data))
-        else:
-            message.attach(attachment.filename or None, data, attachment.mimetype or None)
+    attach(message, [read_attachment(a) for a in stored.attachments.all()])
     return message
-
-
-def mime_part(data: bytes) -> MIMEBase:
-    """A stored MIME part as the ``MIMEBase`` Django's ``attach()`` takes, headers and body as they were."""
-    part = message_from_bytes(data, policy=compat32)
-    part.__class__ = MIMEBase  # MIMEBase adds nothing to Message but its constructor
-    return part  # type: ignore[return-value]
 
 
 def _address(value: str) -> str:

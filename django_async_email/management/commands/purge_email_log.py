@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 from django.utils import timezone
 
 from django_async_email.models import (
@@ -15,7 +16,7 @@ from django_async_email.models import (
 
 
 class Command(BaseCommand):
-    help = ("Delete finished emails (sent, failed, cancelled, suppressed) with their stored messages and "
+    help = ("Delete finished emails (sent, failed, cancelled, suppressed, expired) with their stored messages and "
             "attachment files, finished broadcasts and account flow events older than DAYS days. Queued and "
             "sending emails are never deleted.")
 
@@ -30,12 +31,12 @@ class Command(BaseCommand):
         cutoff = timezone.now() - timedelta(days=days)
         emails = OutboxEmail.objects.filter(created_at__lt=cutoff, status__in=FINAL_STATUSES)
         events = FlowEvent.objects.filter(created_at__lt=cutoff)
-        finished = [Broadcast.State.DONE, Broadcast.State.DONE_WITH_FAILURES, Broadcast.State.CANCELLED]
-        broadcasts = Broadcast.objects.filter(created_at__lt=cutoff, state__in=finished).exclude(
+        broadcasts = Broadcast.objects.filter(created_at__lt=cutoff, state__in=Broadcast.FINISHED_STATES).exclude(
             emails__status__in=PENDING_STATUSES)
         counts = {"emails": emails.count(), "broadcasts": broadcasts.count(), "flow events": events.count()}
         # Attachment files live in ATTACHMENT_STORAGE, not in the rows: they go with them.
-        files = list(StoredAttachment.objects.filter(message__email__in=emails).values_list("file", flat=True))
+        files = list(StoredAttachment.objects.filter(Q(message__email__in=emails) | Q(broadcast__in=broadcasts))
+                     .values_list("file", flat=True))
         counts["attachment files"] = len(files)
         if not options["dry_run"]:
             emails.delete()
