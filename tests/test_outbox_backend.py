@@ -161,6 +161,28 @@ def test_a_rolled_back_transaction_queues_nothing(outbox_backend, published):
     assert not OutboxEmail.objects.exists() and published == []
 
 
+def test_a_large_call_is_split_into_bulk_tasks_of_one_chunk(outbox_backend, published, settings,
+                                                            django_capture_on_commit_callbacks):
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "BULK_CHUNK_SIZE": 4}
+    messages = [mail.EmailMessage(f"News {i}", "Body", "from@zamio.test", [f"reader{i}@example.com"])
+                for i in range(9)]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        mail.get_connection().send_messages(messages)
+        raise RuntimeError
+    assert published == [] and not OutboxEmail.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert mail.get_connection().send_messages(messages) == 9
+    # Three tasks (4 + 4 + 1) that both worker processes can share, on the low queue.
+    assert [len(args[0]) for _n, args, _o in published] == [4, 4, 1]
+    assert {options["queue"] for _n, _a, options in published} == {"low"}
+    assert len({options["task_id"] for _n, _a, options in published}) == 3
+    # A call within one chunk stays one task on the normal queue.
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        mail.get_connection().send_messages(messages[:4])
+    assert [(len(args[0]), options["queue"]) for _n, args, options in published] == [(4, "normal")]
+
+
 def test_a_redelivered_task_sends_nothing_twice(outbox_backend, published):
     mail.send_mail("Hello", "Body", "from@zamio.test", ["ann@example.com"])
     deliver_published(published)

@@ -20,14 +20,15 @@ def outbox_db() -> str:
     return router.db_for_write(OutboxEmail)
 
 
-def queue_rows(kind: str, rows: list[OutboxEmail], schedule: Schedule = NOW) -> str:
+def queue_rows(kind: str, rows: list[OutboxEmail], schedule: Schedule = NOW, *, bulk: bool = False) -> str:
     """Write ``rows`` and publish the task for ``kind`` after commit; returns its id.
 
     A scheduled send due within ``SCHEDULE_ETA_MAX`` is published with the broker's ETA; one
     due later is written ``held``, and the worker-side sweep publishes it under this same
-    task id when it comes due (``outbox.schedule``).
+    task id when it comes due (``outbox.schedule``). ``bulk`` sends a batch task to the low
+    queue.
     """
-    route = route_for(kind)
+    route = route_for(kind, in_broadcast=bulk)
     task_id = new_task_id()
     now = timezone.now()
     held = schedule.held(now)

@@ -17,6 +17,7 @@ from email.utils import getaddresses
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db import transaction
 
+from ..conf import app_settings
 from ..exceptions import UnstorableMessage
 from ..models import Kind, OutboxEmail, StoredMessage
 from .attachments import attachment_parts, save_attachments
@@ -57,8 +58,15 @@ def message_schedule(message) -> Schedule:
 
 
 def store_messages(messages) -> int:
-    """One ``raw`` row per message that has recipients, one send task per schedule (one in
-    all, unless the messages set different ``send_at``); how many."""
+    """One ``raw`` row per message that has recipients, one send task per ``BULK_CHUNK_SIZE``
+    of them with the same schedule; how many.
+
+    A call with more messages than one chunk (``send_mass_mail`` of a newsletter) is bulk:
+    its tasks go to the low queue, as a broadcast's chunks do, so they neither hold one
+    worker process for the whole call while the others idle nor delay the normal queue's
+    mail (docs/benchmarks.md measured a 10,000-message call sent as one task at 0.76 times
+    the throughput of calls of 500).
+    """
     checked = []
     for message in messages:
         check_storable(message)
@@ -73,10 +81,14 @@ def store_messages(messages) -> int:
     by_schedule: dict[Schedule, list[OutboxEmail]] = {}
     for row, (_message, _parts, schedule) in zip(rows, checked, strict=True):
         by_schedule.setdefault(schedule, []).append(row)
+    size = app_settings.BULK_CHUNK_SIZE
+    bulk = len(rows) > size
     using = outbox_db()
     with transaction.atomic(using=using):
         for schedule, scheduled_rows in by_schedule.items():
-            queue_rows(Kind.RAW, scheduled_rows, schedule)  # published when the caller's transaction commits
+            for start in range(0, len(scheduled_rows), size):
+                # published when the caller's transaction commits
+                queue_rows(Kind.RAW, scheduled_rows[start:start + size], schedule, bulk=bulk)
         stored = StoredMessage.objects.using(using).bulk_create([
             StoredMessage(email=row, **message_fields(message))
             for row, (message, _parts, _schedule) in zip(rows, checked, strict=True)])
