@@ -333,3 +333,15 @@ def test_a_cancelled_scheduled_broadcast_sends_nothing(isolated_worker, smtp, wa
     assert subjects == {"Control"}
     assert {b.state for b in Broadcast.objects.filter(task_id__in=[with_eta, held])} == {"cancelled"}
     assert not OutboxEmail.objects.filter(broadcast__task_id__in=[with_eta, held]).exists()
+
+
+def test_a_request_by_address_keeps_its_schedule_for_every_account_found(make_user, published):
+    from django_async_email.delivery.address_lookup import resolve_address_requests
+
+    first, second = make_user(email="shared@example.com"), make_user(email="Shared@example.com")
+    send_at, expires_at = soon(60), soon(600)
+    email_utils.request_password_reset("shared@example.com", send_at=send_at, expires_at=expires_at)
+    resolve_address_requests(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    rows = list(OutboxEmail.objects.order_by("pk"))
+    assert {r.user_id for r in rows} == {first.pk, second.pk}
+    assert {(r.available_at, r.expires_at) for r in rows} == {(send_at, expires_at)}

@@ -80,6 +80,7 @@ def _resolve(row: OutboxEmail, lookup: Lookup) -> list[int]:
             OutboxEmail.objects.create(
                 kind=row.kind, email_type=row.email_type, recipient=email_of(user), user=user,
                 context=context, message_id=new_message_id(), task_id=row.task_id,
+                available_at=row.available_at, expires_at=row.expires_at,  # the request's schedule
             ).pk
             for user in others
         ]
