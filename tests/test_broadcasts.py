@@ -157,10 +157,20 @@ def test_send_queries_per_chunk_are_constant(artists, published, django_assert_m
     email_utils.send_notification_to_user_types(["Artist"], "Hello", "Body")
     fan_out(Broadcast.objects.get().pk)
     for _name, args, _o in published[1:]:
-        # 9, and two for the screen step (the suppression list, the preferences)
-        with django_assert_max_num_queries(11):
+        # 9, two for the screen step (the suppression list, the preferences) and the
+        # broadcast, loaded once for the chunk
+        with django_assert_max_num_queries(12):
             deliver_emails(args[0])
     assert OutboxEmail.objects.filter(status="sent").count() == 120
+
+
+def test_a_claimed_chunk_shares_one_broadcast_instance(artists, published):
+    """The broadcast (its id list and context) is read once per chunk, not decoded per row."""
+    users = artists(30)
+    email_utils.send_notification_to_users([u.pk for u in users], "Hello", "Body", context={"k": "v"})
+    _token, rows = claim_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    assert len(rows) == 30 and len({id(row.broadcast) for row in rows}) == 1
+    assert rows[0].broadcast.context == {"k": "v"}
 
 
 @pytest.mark.django_db(transaction=True)

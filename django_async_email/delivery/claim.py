@@ -21,7 +21,8 @@ from ..models import OutboxEmail, Status
 
 
 def claim_emails(email_ids, *, now=None) -> tuple[str, list[OutboxEmail]]:
-    """Take the rows of ``email_ids`` that nobody holds; two queries whatever their number.
+    """Take the rows of ``email_ids`` that nobody holds; two queries whatever their number
+    (three when they belong to a broadcast).
 
     Safe when workers race: the UPDATE's condition lets only one of them win each row, on
     every database. Returns the claim token and the rows, in id order.
@@ -42,7 +43,10 @@ def claim_emails(email_ids, *, now=None) -> tuple[str, list[OutboxEmail]]:
     )
     rows = list(
         OutboxEmail.objects.filter(claim_token=token, status=Status.SENDING)
-        .select_related("user", "broadcast", "invitation")
+        # The broadcast once per chunk, one instance shared by its rows: joined, every row
+        # decoded its own copy, id list and context included (0.10 ms a row with 1,000 ids,
+        # 0.028 ms shared; docs/benchmarks.md).
+        .select_related("user", "invitation").prefetch_related("broadcast")
         .order_by("pk")
     )
     return token, rows
