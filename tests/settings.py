@@ -51,6 +51,17 @@ else:
     HAVE_SPECTACULAR = HAVE_DRF
 if HAVE_SPECTACULAR:
     INSTALLED_APPS.append("drf_spectacular")
+# The allauth and djoser bridges (tests/test_bridge_*.py, URLconf tests/urls_bridges.py).
+# djoser needs DRF, so the run without it (tox -e nodrf) has no djoser either.
+INSTALLED_APPS += ["allauth", "allauth.account"]
+try:
+    import djoser  # noqa: F401
+except ImportError:
+    HAVE_DJOSER = False
+else:
+    HAVE_DJOSER = HAVE_DRF
+if HAVE_DJOSER:
+    INSTALLED_APPS.append("djoser")
 REST_FRAMEWORK: dict[str, object] = {}
 if HAVE_SPECTACULAR:
     REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
@@ -65,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",  # allauth refuses to start without it
 ]
 ROOT_URLCONF = "tests.urls"
 TEMPLATES = [
@@ -174,6 +186,25 @@ if os.environ.get("ASYNC_EMAIL_TEST_QUEUE_PREFIX"):
     ASYNC_EMAIL["QUEUES"] = {c: f"{_prefix}{c}" for c in ("high", "normal", "low")}
 if CUSTOM_USER:
     ASYNC_EMAIL.update(USER_TYPE_FIELD="user_type", LANGUAGE_FIELD="language", VERIFIED_FIELD="email_verified")
+
+# The hosts of the bridges, set up as docs/integration.md says ("allauth and djoser").
+ACCOUNT_ADAPTER = "django_async_email.contrib.allauth.AccountAdapter"
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]  # mandatory needs "email*"
+DJOSER = {
+    "SEND_ACTIVATION_EMAIL": True,
+    "ACTIVATION_URL": "activate/{uid}/{token}",
+    "PASSWORD_RESET_CONFIRM_URL": "password/reset/{uid}/{token}",
+    "USERNAME_RESET_CONFIRM_URL": "username/reset/{uid}/{token}",
+    "EMAIL": {
+        "activation": "django_async_email.contrib.djoser.ActivationEmail",
+        "confirmation": "django_async_email.contrib.djoser.ConfirmationEmail",
+        "password_reset": "django_async_email.contrib.djoser.PasswordResetEmail",
+        "password_changed_confirmation": "django_async_email.contrib.djoser.PasswordChangedConfirmationEmail",
+        "username_changed_confirmation": "django_async_email.contrib.djoser.UsernameChangedConfirmationEmail",
+        "username_reset": "django_async_email.contrib.djoser.UsernameResetEmail",
+    },
+}
 
 _broker = os.environ.get("ASYNC_EMAIL_TEST_BROKER", "filesystem")
 if _broker == "filesystem":
