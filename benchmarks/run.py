@@ -60,7 +60,9 @@ def parse_args(argv=None):
     parser.add_argument("--record-every", type=int, default=None,
                         help="this package's RECORD_EVERY for the run (default: the package's own)")
     parser.add_argument("--no-probe", action="store_true", help="skip the in-process query count and profile")
-    parser.add_argument("--py-spy", action="store_true", help="record the async-email worker with py-spy (raw stacks)")
+    parser.add_argument("--py-spy", action="store_true", help="record each scenario's worker with py-spy (raw stacks)")
+    parser.add_argument("--results-dir", default=None,
+                        help="where results, samples, profiles and snapshots go (default: benchmarks/results/)")
     args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
@@ -248,8 +250,12 @@ def markdown_table(recipients: int, chosen: dict, runs: dict, labels: dict) -> s
 
 
 def main(argv=None) -> int:
+    global RESULTS, RUN_DIR
     sys.path.insert(0, str(ROOT))
     args = parse_args(argv)
+    if args.results_dir:
+        RESULTS = Path(args.results_dir).resolve()
+        RUN_DIR = RESULTS / "run"
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     smtp_port = free_port()
     env = {
@@ -340,6 +346,18 @@ def main(argv=None) -> int:
                     f"other load {r['load']['other_percent']:.0f}% (waited {r['quiet_wait_seconds']:.0f}s for quiet)",
                     flush=True,
                 )
+                host = r.get("host_task")
+                if host:
+                    calls = host["send_messages_seconds"]
+                    print(
+                        f"    host task: {host['calls']} send_messages() call(s) of up to {host['call_size']:,}, "
+                        f"{1000 * sum(calls) / max(host['messages'], 1):.3f} ms wall per message in them "
+                        f"(longest call {1000 * max(calls):,.0f} ms); render "
+                        f"{1000 * host['render_seconds'] / max(host['messages'], 1):.3f} ms per message; "
+                        f"worker CPU by process (s): "
+                        f"{', '.join(f'{c:.1f}' for c in r['worker_cpu_seconds_by_process'])}",
+                        flush=True,
+                    )
         if "async-email" in args.scenarios and not args.no_probe and args.recipients >= 3000:
             from benchmarks.probe import probe_async_email
 

@@ -7,6 +7,7 @@ wait until the sink has counted N messages, then let the worker finish recording
 
 from __future__ import annotations
 
+import json
 import os
 import smtplib
 import time
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+
+from celery import shared_task
 
 from . import harness
 
@@ -177,6 +180,10 @@ def run_with_worker(
                 spy[0].kill()
         worker.stop()
     tasks = harness.read_task_stats(ctx.tasks_dir)
+    # Per pool process (and the main process): shows whether both processes shared the work.
+    worker_cpu_by_process = sorted(
+        (cpu - sampler.cpu_baseline.get(pid, 0.0) for pid, cpu in sampler.cpu_by_pid.items()), reverse=True,
+    )
     total_queries = sum(t["queries"] for t in tasks.values())
     chunks = -(-ctx.recipients // chunk_size)
     result.update(
@@ -193,6 +200,7 @@ def run_with_worker(
         queries_per_chunk=total_queries / chunks,
         queries_per_1000=total_queries * 1000 / ctx.recipients,
         tasks=tasks,
+        worker_cpu_seconds_by_process=worker_cpu_by_process,
     )
     if spy is not None:
         result["py_spy"] = str(spy[1])
@@ -308,6 +316,81 @@ def async_email(ctx: Context) -> dict:
     return run_with_worker(ctx, "async-email", publish, chunk_size=app_settings.BULK_CHUNK_SIZE, settle=settled)
 
 
+# --- the host's own code through EMAIL_BACKEND: this package's OutboxBackend ------------------------
+
+OUTBOX_BACKEND = "django_async_email.backends.OutboxBackend"
+#: what ``backend_fan_out`` measured, written by the worker process that ran it
+HOST_TASK_STATS = "host-task.json"
+
+
+@shared_task(name="bench.backend_fan_out")
+def backend_fan_out(user_type: str, subject: str, message: str, call_size: int):
+    """A host's send_mass_mail()-style code: render the messages, hand lists of them to EMAIL_BACKEND.
+
+    The same host code as ``benchapp.tasks.celery_email_fan_out`` (pages of 500 users, the same
+    ``render_message``), with ``get_connection()``, which is the host's ``EMAIL_BACKEND``, and
+    one ``send_messages()`` call per ``call_size`` messages (``send_mass_mail`` makes one
+    call for all its messages). Its cost is written to ``RUN_DIR/host-task.json``.
+    """
+    from django.conf import settings
+    from django.core.mail import get_connection
+
+    from .benchapp.tasks import pages, recipients, render_message
+
+    connection = get_connection()
+    stats = {"backend": f"{type(connection).__module__}.{type(connection).__qualname__}", "call_size": call_size,
+             "calls": 0, "messages": 0, "render_seconds": 0.0, "render_cpu_seconds": 0.0,
+             "send_messages_seconds": [], "send_messages_cpu_seconds": []}
+
+    def send(batch):
+        wall, cpu = time.perf_counter(), time.process_time()
+        stats["messages"] += connection.send_messages(batch)
+        stats["send_messages_seconds"].append(time.perf_counter() - wall)
+        stats["send_messages_cpu_seconds"].append(time.process_time() - cpu)
+        stats["calls"] += 1
+
+    batch: list = []
+    for page in pages(recipients(user_type)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        batch.extend(render_message(user, subject, message) for user in page)
+        stats["render_seconds"] += time.perf_counter() - wall
+        stats["render_cpu_seconds"] += time.process_time() - cpu
+        while len(batch) >= call_size:
+            send(batch[:call_size])
+            batch = batch[call_size:]
+    if batch:
+        send(batch)
+    if stats["messages"]:  # the warm-up publish, to nobody, writes nothing
+        (Path(settings.RUN_DIR) / HOST_TASK_STATS).write_text(json.dumps(stats))
+    return stats["messages"]
+
+
+def outbox_backend(call_size: int | None):
+    """``EMAIL_BACKEND = OutboxBackend``: the host's code stores one ``raw`` row per message in
+    ``send_messages()``; each call's rows go out as one send task per ``BULK_CHUNK_SIZE``
+    (a call larger than that on the low queue), which this package's worker sends through
+    ``ASYNC_EMAIL['EMAIL_BACKEND']`` (the SMTP backend). ``call_size`` messages per call;
+    ``None``: all of them in one call."""
+
+    def scenario(ctx: Context) -> dict:
+        from django_async_email.models import OutboxEmail, Status
+
+        size = call_size or ctx.recipients
+        stats_path = ctx.run_dir / HOST_TASK_STATS
+        stats_path.unlink(missing_ok=True)
+        result = run_with_worker(
+            ctx, "outbox-backend" if call_size else "outbox-backend-one-call",
+            lambda user_type: backend_fan_out.delay(user_type, SUBJECT, MESSAGE, size),
+            chunk_size=size, extra_env={"BENCH_EMAIL_BACKEND": OUTBOX_BACKEND},
+            settle=lambda: OutboxEmail.objects.filter(status=Status.SENT).count() >= ctx.recipients,
+        )
+        if stats_path.exists():
+            result["host_task"] = json.loads(stats_path.read_text())
+        return result
+
+    return scenario
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[Context], dict]]] = {
     "limit": ("smtplib limit: pre-rendered, one connection", limit),
     "django-one-process": ("Django render + one connection, one process (reference)", django_one_process),
@@ -317,4 +400,8 @@ SCENARIOS: dict[str, tuple[str, Callable[[Context], dict]]] = {
     "celery-email-500": ("django-celery-email, CELERY_EMAIL_CHUNK_SIZE=500", celery_email(500)),
     "post-office": ("django-post-office: send_many + send_queued_mail (Celery)", post_office),
     "async-email": ("django-async-email: send_notification_to_user_types", async_email),
+    "outbox-backend": ("django-async-email OutboxBackend: send_messages() per 500 messages", outbox_backend(500)),
+    "outbox-backend-one-call": (
+        "django-async-email OutboxBackend: one send_messages() call for all", outbox_backend(None),
+    ),
 }
