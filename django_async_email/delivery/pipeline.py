@@ -18,6 +18,7 @@ from ..adapter import get_adapter
 from ..conf import app_settings
 from ..models import Kind, OutboxEmail
 from .build.attachments import load_broadcast_attachments
+from .build.batches import build_batch
 from .build.compose import build_message, stale_recipient
 from .build.stored import build_stored, load_stored_messages
 from .claim import claim_emails
@@ -79,6 +80,9 @@ class SendRun:
         self.leased_at = time.monotonic()
         #: row id -> suppressed addresses left out of a stored message (the screen step's)
         self.withheld: dict[int, frozenset[str]] = {}
+        #: row id -> its message from a shared render, or the context made for it (build_batch)
+        self.prebuilt: dict[int, object] = {}
+        self.contexts: dict[int, dict] = {}
 
     def run(self, rows: list[OutboxEmail]) -> None:
         try:
@@ -98,6 +102,10 @@ class SendRun:
         load_stored_messages(rows)
         load_broadcast_attachments(rows)
         held, self.withheld = screen(rows)
+        # Notification rows of one broadcast share one template render where it is provably
+        # the same as rendering each (build/batch_render.py); the rest are built one by one.
+        self.prebuilt, self.contexts = build_batch([row for row in rows if row.pk not in held],
+                                                   adapter=self.adapter, connection=self.connection)
         for row in rows:
             if row.pk in held:
                 self.report.add_suppressed(row.pk, describe(held[row.pk]), held[row.pk])
@@ -121,7 +129,10 @@ class SendRun:
         try:
             if row.kind == Kind.RAW:
                 return build_stored(row, self.connection, withheld=self.withheld.get(row.pk, frozenset()))
-            return build_message(row, adapter=self.adapter, connection=self.connection)
+            if row.pk in self.prebuilt:
+                return self.prebuilt.pop(row.pk)
+            return build_message(row, adapter=self.adapter, connection=self.connection,
+                                 context=self.contexts.pop(row.pk, None))
         except HeaderError as exc:
             # Refused as it is written (the adapter's headers or From, say): no traceback to show.
             logger.error("Not sending email %s (%s) to %s: %s", row.pk, row.kind, row.recipient, exc)

@@ -115,22 +115,32 @@ def unsubscribe_headers(context: dict, headers: dict) -> dict:
     return {**headers, "List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK_POST}
 
 
-def build_message(email: OutboxEmail, adapter=None, connection=None):
-    """Render one row into a ready-to-send ``EmailMultiAlternatives``."""
+def build_message(email: OutboxEmail, adapter=None, connection=None, *, context: dict | None = None):
+    """Render one row into a ready-to-send ``EmailMultiAlternatives`` (``context``: its
+    ``message_context``, when the caller already made it)."""
     adapter = adapter or get_adapter()
+    # The context first (the adapter's get_extra_context, the invitation token), then the class.
+    context = message_context(email, adapter) if context is None else context
+    message = new_message(email, adapter, context, connection)
+    message.render()
+    return finish_message(email, message, context, adapter)
+
+
+def new_message(email: OutboxEmail, adapter, context: dict, connection=None):
+    """The row's message object, not rendered yet."""
     user = email.user
     template_name = email.broadcast.template_name if email.broadcast is not None else None
-    # The context first (the adapter's get_extra_context, the invitation token), then the class.
-    context = message_context(email, adapter)
-    message_class = adapter.get_message_class(email.kind)
-    message = message_class(
+    return adapter.get_message_class(email.kind)(
         context=context,
         template_name=template_name or email.context.get("template_name"),
         user_type=user_type_of(user) or email.context.get("user_type", ""),
         language=language_of(user),
         connection=connection,
     )
-    message.render()
+
+
+def finish_message(email: OutboxEmail, message, context: dict, adapter):
+    """A rendered message with its recipient, From, headers and the broadcast's files."""
     headers = dict(adapter.get_extra_headers(email))
     if unsubscribable(email.kind, email.user_id):
         headers = unsubscribe_headers(context, headers)

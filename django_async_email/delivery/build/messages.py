@@ -12,6 +12,7 @@ import uuid
 from django.template.context import make_context
 from django.template.loader import select_template
 from django.utils import translation
+from django.utils.translation import gettext
 from templated_mail.mail import BaseEmailMessage  # type: ignore[import-untyped]  # ships no type hints or stubs
 
 from ...accounts import codes, tokens
@@ -35,6 +36,12 @@ def template_candidates(template_name: str, user_type: str = "") -> list[str]:
 
 class EmptyEmailError(ValueError):
     """A template rendered no subject or no body; the row fails instead of sending it."""
+
+
+def greeting_line(name: str) -> str:
+    """"Hello Ann," or "Hello," in the active language (the same words the templates'
+    ``{% blocktranslate %}`` greeting translates)."""
+    return gettext("Hello %(name)s,") % {"name": name} if name else gettext("Hello,")
 
 
 class AsyncEmailMessage(BaseEmailMessage):
@@ -69,6 +76,9 @@ class AsyncEmailMessage(BaseEmailMessage):
         context.setdefault("site_name", app_settings.site_name)
         context.setdefault("base_url", app_settings.BASE_URL.rstrip("/"))
         context.setdefault("greeting_name", greeting_name(context.get("user")))
+        # The greeting as one string, so a template that prints it needs no tag around the
+        # recipient's name (and a bulk chunk can be rendered once; batch_render.py).
+        context.setdefault("greeting", greeting_line(context["greeting_name"]))
         context["user_type"] = self.user_type
         return context
 
@@ -95,11 +105,17 @@ class AsyncEmailMessage(BaseEmailMessage):
             self._render()
 
     def _render(self):
+        self.apply_parts(render_parts(self.get_template(), make_context(self.render_data(), request=self.request)))
+
+    def render_data(self) -> dict:
+        """The template's context, in the language the message is rendered in."""
         data = self.get_context_data()
         # The worker has no request, so no i18n context processor: say the language here.
         data.setdefault("LANGUAGE_CODE", translation.get_language() or "en")
-        context = make_context(data, request=self.request)
-        parts = render_parts(self.get_template(), context)
+        return data
+
+    def apply_parts(self, parts: dict[str, str]) -> None:
+        """Take the rendered subject, text and HTML; ``EmptyEmailError`` if one is missing."""
         # A subject is one header line whatever the template produced.
         self.subject = " ".join(parts.get("subject", "").split())
         self.body = parts.get("text_body", "")

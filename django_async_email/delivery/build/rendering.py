@@ -40,8 +40,9 @@ def _block_context(template: CompiledTemplate, context: Context) -> BlockContext
     return block_context
 
 
-def render_parts(template, context: Context) -> dict[str, str]:
-    """Render each part of ``template`` (a backend template from ``get_template``)."""
+def render_parts(template, context: Context, *, strip: bool = True) -> dict[str, str]:
+    """Render each part of ``template`` (a backend template from ``get_template``), each
+    stripped of surrounding whitespace unless ``strip`` is false."""
     compiled = getattr(template, "template", template)
     parts: dict[str, str] = {}
     with context.render_context.push_state(compiled, isolated_context=True), context.bind_template(compiled):
@@ -53,7 +54,8 @@ def render_parts(template, context: Context) -> dict[str, str]:
             with context.render_context.push(**{BLOCK_CONTEXT_KEY: blocks}):
                 previous, context.autoescape = context.autoescape, is_html
                 try:
-                    parts[name] = node.render(context).strip()
+                    text = node.render(context)
+                    parts[name] = text.strip() if strip else text
                 finally:
                     context.autoescape = previous
     return parts
