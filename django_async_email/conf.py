@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     "BULK_CHUNK_SIZE": 500,
     "RECORD_EVERY": 10,
     "FAST_SMTP_PATH": True,
+    "SMTP_CONNECTIONS": 4,
+    "SMTP_HOST_CONNECTION_LIMITS": {},
+    "SMTP_PIPELINING": True,
     "MAX_USER_IDS": 1000,
     "MESSAGE_ID_DOMAIN": None,
     # Tokens
@@ -233,6 +236,11 @@ VALIDATORS = {
     "BULK_CHUNK_SIZE": (_is_positive_int, "an integer > 0"),
     "RECORD_EVERY": (_is_positive_int, "an integer > 0"),
     "FAST_SMTP_PATH": (lambda v: isinstance(v, bool), "True or False"),
+    "SMTP_CONNECTIONS": (_is_positive_int, "an integer > 0"),
+    "SMTP_HOST_CONNECTION_LIMITS": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_positive_int(n) for k, n in v.items()),
+        "a dict of SMTP host name to an integer > 0"),
+    "SMTP_PIPELINING": (lambda v: isinstance(v, bool), "True or False"),
     "MAX_USER_IDS": (_is_positive_int, "an integer > 0"),
     "MESSAGE_ID_DOMAIN": (_is_optional_str, "a domain name or None"),
     "VERIFICATION_TIMEOUT": (_is_duration, "a timedelta or seconds > 0"),

@@ -117,7 +117,7 @@ def send_invitation_email(inviter, invitee_email, user_type=None, base_url=None,
 
 def send_notification_to_users(user_ids, subject, message, email_type="notification", template_name=None,
                                context=None, *, send_at=None, expires_at=None, attachments=None) -> str:
-    """Queue one notification to each of ``user_ids`` (queue: normal); one task, one connection.
+    """Queue one notification to each of ``user_ids`` (queue: normal); one task.
 
     Unknown ids are refused. Users who may not receive notifications (inactive, without an
     address, or unverified when ``BULK_INCLUDE_UNVERIFIED`` is off) are left out, whatever

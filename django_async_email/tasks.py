@@ -77,7 +77,7 @@ def send_user_invitation_email_task(self, email_id):
 
 @shared_task(bind=True, name=kinds.NOTIFICATION.task_name, **TASK_OPTIONS)
 def send_notification_email_task(self, email_ids):
-    """Send notification (or welcome) emails over one connection (queue: normal; low for bulk chunks)."""
+    """Send notification (or welcome) emails in one task (queue: normal; low for bulk chunks)."""
     return _deliver_and_retry(self, email_ids)
 
 

@@ -59,10 +59,26 @@ class RecordingHandler:
         self.data_delay = 0.0
         self.dropped = 0
         self.offer_8bitmime = True
+        #: aiosmtpd reads commands as a stream, so it takes pipelined ones; it just does not say so
+        self.offer_pipelining = False
+        self._refuse_sender: dict[str, int] = {}
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname  # aiosmtpd leaves it to a handler that has this hook
-        return responses if self.offer_8bitmime else [line for line in responses if line != "250-8BITMIME"]
+        if not self.offer_8bitmime:
+            responses = [line for line in responses if line != "250-8BITMIME"]
+        if self.offer_pipelining:
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            code = self._refuse_sender.get(address.lower())
+        if code:
+            return f"{code} 5.7.1 Sender refused"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
@@ -135,6 +151,16 @@ class RecordingSMTPServer:
             self.handler.data_delay = 0.0
             self.handler.dropped = 0
             self.handler.offer_8bitmime = True
+            self.handler.offer_pipelining = False
+            self.handler._refuse_sender.clear()
+
+    def refuse_sender(self, address: str, code: int = 550):
+        with self.handler.lock:
+            self.handler._refuse_sender[address.lower()] = code
+
+    def with_pipelining(self):
+        """Advertise PIPELINING (RFC 2920) in the EHLO reply."""
+        self.handler.offer_pipelining = True
 
     # faults
     def fail_first(self, address: str, times: int, code: int = 451):

@@ -147,8 +147,13 @@ def shape(message):
 
 
 @pytest.mark.django_db
-def test_the_default_notification_is_rendered_once_per_chunk_and_identically(make_user, published, settings):
+def test_the_default_notification_is_rendered_once_per_chunk_and_identically(make_user, published, settings,
+                                                                              monkeypatch):
+    from django_async_email.accounts import unsubscribe_tokens
+
     settings.ROOT_URLCONF = "tests.urls_with_auth"  # the unsubscribe and preferences links
+    # The links' tokens carry the second they were signed in; both builds sign in the same one.
+    monkeypatch.setattr(unsubscribe_tokens.time, "time", lambda: 1_800_000_000.0)
     users = [make_user(email=f"r{i}@example.com", first_name=name) for i, name in enumerate(NAMES)]
     email_utils.send_notification_to_users([u.pk for u in users], "Royalties & <you>", "Line one\nLine <two>")
     _token, rows = claim_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))

@@ -81,8 +81,9 @@ def test_bulk_notification_to_a_user_type(celery_worker, smtp, delivered, wait_f
     broadcast.refresh_from_db()
     assert broadcast.progress() == {"state": "done", "total": 120, "sent": 120, "failed": 0, "cancelled": 0,
                                     "suppressed": 0, "expired": 0, "pending": 0}
-    # Chunks of BULK_CHUNK_SIZE (50) rows: one SMTP connection per chunk.
-    assert smtp.connections == 3
+    # Chunks of BULK_CHUNK_SIZE (50) rows (50, 50, 20): each with SMTP_CONNECTIONS (4) at most,
+    # one per ten messages, so 4 + 4 + 2.
+    assert smtp.connections == 10
 
 
 def test_transient_failures_are_retried_by_the_worker_with_growing_delays(celery_worker, smtp, delivered, make_user):

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from django_async_email import email_utils
 from django_async_email.backends import OutboxBackend
-from django_async_email.delivery import pipeline
 from django_async_email.delivery.pipeline import deliver_emails
+from django_async_email.delivery.send import pool
 from django_async_email.delivery.sweeper import requeue_stuck_emails
 from django_async_email.exceptions import InvalidEmailInput
 from django_async_email.models import Broadcast, OutboxEmail
@@ -137,7 +137,7 @@ def test_a_row_whose_turn_comes_after_its_expiry_is_not_sent(make_user, smtp_bac
         def now():
             return real_now() + timedelta(seconds=60)
 
-    monkeypatch.setattr(pipeline, "timezone", LateClock)  # only the send step's clock moves
+    monkeypatch.setattr(pool, "timezone", LateClock)  # only the send step's clock moves
     report = deliver_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
     assert report.sent == [] and len(report.expired) == 2
     assert set(OutboxEmail.objects.values_list("status", flat=True)) == {"expired"}

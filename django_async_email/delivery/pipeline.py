@@ -1,7 +1,7 @@
 """The body of every send task: claim -> build -> send -> record.
 
 ``deliver_emails`` runs the steps for a task's row ids. ``SendRun`` is the middle of it for
-one connection: it renders ``RENDER_BATCH`` rows, sends them, and writes sent rows back
+one task: it renders ``RENDER_BATCH`` rows, sends them, and writes sent rows back
 every ``RECORD_EVERY`` messages, so a worker killed mid-batch leaves at most that many
 sent-but-unrecorded rows (which the sweeper would send again once their lease runs out).
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import smtplib
 import time
-
-from django.utils import timezone
 
 from ..adapter import get_adapter
 from ..conf import app_settings
@@ -28,7 +26,8 @@ from .report import DeliveryReport
 from .screen import describe, screen
 from .send.classify import TRANSIENT, classify_send_error, describe_error
 from .send.connection import open_connection
-from .send.sender import ERROR, SKIPPED, Outcome, Sender, close_quietly
+from .send.pool import SenderPool
+from .send.sender import ERROR, EXPIRED, SKIPPED, Outcome
 from .send.wire import WireWriter, fast_path_applies
 
 logger = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def deliver_emails(email_ids, *, connection=None) -> DeliveryReport:
 
 
 def send_rows(rows: list[OutboxEmail], report: DeliveryReport, token: str, connection=None) -> None:
-    """Build and send each row over one connection, filling ``report``."""
+    """Build and send each row over the task's connections (send/pool.py), filling ``report``."""
     SendRun(report, token, connection or open_connection()).run(rows)
 
 
@@ -73,7 +72,8 @@ class SendRun:
         self.connection = connection
         self.adapter = get_adapter()
         self.writer = WireWriter() if fast_path_applies(connection) else None
-        self.sender = Sender(connection)
+        #: the run's connections (its own, and more for a large batch; send/pool.py)
+        self.pool = SenderPool(connection)
         #: sent rows not yet written back
         self.unrecorded: list[int] = []
         #: when the lease of the rows was last extended (the claim set it)
@@ -94,7 +94,7 @@ class SendRun:
             try:
                 self.flush()
             finally:
-                close_quietly(self.connection)
+                self.pool.close()
 
     def build(self, rows: list[OutboxEmail]) -> list[tuple[OutboxEmail, object]]:
         """The rows that can be sent, each with its message (SMTP bytes where the fast path takes it)."""
@@ -110,8 +110,8 @@ class SendRun:
             if row.pk in held:
                 self.report.add_suppressed(row.pk, describe(held[row.pk]), held[row.pk])
                 continue
-            if self.sender.broken is not None:
-                self.take(row, Outcome(SKIPPED, self.sender.broken))
+            if self.pool.broken is not None:
+                self.take(row, Outcome(SKIPPED, self.pool.broken))
                 continue
             message = self.build_one(row)
             if message is not None:
@@ -155,13 +155,11 @@ class SendRun:
         return message
 
     def send(self, ready: list[tuple[OutboxEmail, object]]) -> None:
-        for row, message in ready:
-            if row.expires_at is not None and row.expires_at <= timezone.now():
-                # Claimed in time, but its turn came after the deadline: late is never sent.
-                self.report.add_expired(row.pk)
-                continue
-            self.take(row, self.sender.send(message))
+        def take(row, outcome):
+            self.take(row, outcome)
             self.keep_lease()
+
+        self.pool.send(ready, take)
 
     def keep_lease(self, *, recording: bool = False) -> None:
         """Extend the rows' lease at least every ``LEASE_SECONDS / 3`` while this run sends, so
@@ -175,7 +173,9 @@ class SendRun:
 
     def take(self, row: OutboxEmail, outcome: Outcome) -> None:
         """Put one row's outcome in the report."""
-        if outcome.kind == SKIPPED:
+        if outcome.kind == EXPIRED:
+            self.report.add_expired(row.pk)
+        elif outcome.kind == SKIPPED:
             # The connection failed; the rest of the batch waits for the retry instead of
             # each paying the timeout again.
             self.report.add_retry(row.pk, f"Not attempted after connection failure: {outcome.error}")
