@@ -154,6 +154,7 @@ def test_worker_killed_mid_chunk_loses_nothing(isolated_worker, smtp, wait_for, 
     users = [make_user(user_type="Publisher") for _ in range(100)]
     addresses = [u.email for u in users]
     smtp.slow_data(0.03)
+    smtp.with_pipelining()  # as a production relay: pipelined, over several connections
     worker = isolated_worker(**SCALED_DEFAULTS, ASYNC_EMAIL_TEST_RECORD_EVERY=10)
     email_utils.send_notification_to_user_types(["Publisher"], "Hello", "Body")
     wait_for(lambda: len(smtp.received) >= 25, timeout=30, message="the chunk to be half sent")
