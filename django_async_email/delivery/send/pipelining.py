@@ -26,12 +26,22 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..headers import PLAIN_ADDRESS
 from .classify import describe_error as describe
 from .transfer import smtp_data
 from .wire import WireMessage
 
 CRLF = b"\r\n"
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def angle(address: str) -> bytes:
+    """``<address>`` as MAIL and RCPT take it. The fast path's addresses are plain ASCII
+    (``PLAIN_ADDRESS``), which smtplib's ``quoteaddr`` would parse again for each command
+    (a tenth of the send step's CPU) only to return this."""
+    if PLAIN_ADDRESS.fullmatch(address):
+        return b"<" + address.encode("ascii") + b">"
+    return smtplib.quoteaddr(address).encode("ascii")
 
 
 def offers_pipelining(session: smtplib.SMTP) -> bool:
@@ -112,7 +122,7 @@ class PipelinedSender:
                     group.append(self._mail(message.from_addr, data, options))
                     steps.append(("mail", current, ""))
                     for recipient in message.recipients:
-                        group.append(b"RCPT TO:" + smtplib.quoteaddr(recipient).encode("ascii") + CRLF)
+                        group.append(b"RCPT TO:" + angle(recipient) + CRLF)
                         steps.append(("rcpt", current, recipient))
                     group.append(b"DATA" + CRLF)
                     steps.append(("data", current, ""))
@@ -146,8 +156,7 @@ class PipelinedSender:
         options = list(options)
         if self.session.has_extn("size"):
             options.append(f"size={len(data)}")  # as smtplib.sendmail declares it
-        line = "MAIL FROM:" + smtplib.quoteaddr(from_addr) + "".join(f" {o}" for o in options)
-        return line.encode("ascii") + CRLF
+        return b"MAIL FROM:" + angle(from_addr) + "".join(f" {o}" for o in options).encode("ascii") + CRLF
 
     def _reply(self, step: str, flight: InFlight | None, recipient: str, code: int, text: bytes) -> str:
         """Act on one reply; "body" when the message's content is to follow, "rset" when the
