@@ -74,6 +74,11 @@ class RecordingHandler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         with self.lock:
             code = self._refuse_sender.get(address.lower())
+        if code == 421:
+            # A provider's per-connection limit: "421", then it hangs up.
+            await server.push("421 4.7.0 Too many messages on this connection")
+            server.transport.close()
+            return "421 4.7.0 closing"
         if code:
             return f"{code} 5.7.1 Sender refused"
         envelope.mail_from = address

@@ -33,7 +33,7 @@ FRAGMENTS = [
     "{% with a=c1 %}{{ a }}{{ v2 }}{% endwith %}",
     "{% filter lower %}{{ v1 }}{% endfilter %}",
     "{% spaceless %}<p> {{ c1 }} </p>{% endspaceless %}",
-    "{% translate 'Hello' %}",
+    "{% translate 'Hello' %}", "{% translate 'May' context v2 %}", "{% translate 'May' context c1 %}",
     "{% blocktranslate %}Hi {{ v1 }}{% endblocktranslate %}",
     "{% blocktranslate with n=c1 %}Hi {{ n }}{% endblocktranslate %}",
     "{{ vu }}", "{% if vu %}u{% endif %}",
@@ -175,3 +175,23 @@ def test_a_template_the_batch_way_cannot_prove_is_rendered_per_recipient(make_us
     built, leftover = batches.build_batch(rows, adapter=get_adapter(), connection=None)
     assert built == {} and set(leftover) == {row.pk for row in rows}  # contexts kept for the per-row build
     assert build_message(rows[0], context=leftover[rows[0].pk]).body.startswith("ANN")
+
+
+@pytest.mark.django_db
+@pytest.mark.custom_user
+def test_lazy_values_are_filled_in_the_recipients_language(make_user, published, monkeypatch):
+    from django.utils.translation import gettext_lazy
+
+    adapter = get_adapter()
+    words = [gettext_lazy("Hello,"), gettext_lazy("Email preferences")]
+    monkeypatch.setattr(type(adapter), "get_extra_context",
+                        lambda self, email, user: {"answer": words[user.pk % 2]})
+    users = [make_user(email=f"fr{i}@example.com", language="fr") for i in range(4)]
+    email_utils.send_notification_to_users([u.pk for u in users], "S", "M", template_name="lazy_answer.html")
+    _token, rows = claim_emails(list(OutboxEmail.objects.values_list("pk", flat=True)))
+    built, _left = batches.build_batch(rows, adapter=adapter, connection=None)
+    assert set(built) == {row.pk for row in rows}  # the batch way, with a lazy value that varies
+    for row in rows:
+        assert built[row.pk].body == build_message(row, adapter).body
+    # "Hello," in the recipients' French, as their own render says it (not the worker's English).
+    assert "Bonjour," in {built[row.pk].body.split("\n")[0] for row in rows}

@@ -151,3 +151,67 @@ def test_a_connection_lost_mid_pipeline_fails_only_what_was_in_flight(notificati
     assert len(deliver_emails(report.retry).sent) == 5
     counts = sorted(r.rcpt_tos[0] for r in smtp.received)
     assert counts == sorted(f"reader{i}@example.com" for i in range(8))  # nothing twice, nothing lost
+
+
+# --- Regressions: what a review of the pipelining found -------------------------------------------
+
+def test_a_421_and_hang_up_keeps_the_outcome_of_a_message_already_accepted(smtp):
+    smtp.with_pipelining()
+    smtp.refuse_sender("second@example.com", 421)
+    messages = [wire(0, "r0@example.com"),
+                WireMessage("second@example.com", ["r1@example.com"], wire(1, "r1@example.com").data)]
+    queue = list(enumerate(messages))
+    outcomes = []
+    from django_async_email.delivery.send.pipelining import ConnectionLost
+
+    with pytest.raises(ConnectionLost):
+        PipelinedSender(session_to(smtp)).send_all(lambda: queue.pop(0) if queue else None,
+                                                   lambda key, error, refused: outcomes.append((key, error)))
+    by_key = dict(outcomes)
+    assert by_key[0] is None  # its 250 was read: sent, so never retried and never sent twice
+    assert by_key[1] is not None and getattr(by_key[1], "smtp_code", 421) == 421
+    assert [r.rcpt_tos for r in smtp.received] == [["r0@example.com"]]
+
+
+def test_a_failed_last_transaction_is_reset_for_whatever_uses_the_session_next(smtp):
+    smtp.with_pipelining()
+    smtp.refuse("gone@example.com", 550)
+    session = session_to(smtp)
+    _sender, first = send_all(session, [wire(0, "gone@example.com")])
+    assert isinstance(first[0][1], smtplib.SMTPRecipientsRefused)
+    _sender, second = send_all(session, [wire(1, "good@example.com")])  # the next batch, same session
+    assert second == [(0, None, {})]
+    assert session.sendmail("a@example.com", ["plain@example.com"], wire(2, "plain@example.com").data) == {}
+    assert [r.rcpt_tos for r in smtp.received] == [["good@example.com"], ["plain@example.com"]]
+    assert all(r.data for r in smtp.received)  # no empty message
+
+
+def test_threads_never_run_more_than_record_every_plus_one_per_connection_ahead(smtp_backend, settings):
+    import time
+    from types import SimpleNamespace
+
+    from django.core.mail import get_connection
+
+    from django_async_email.delivery.send.pool import SenderPool
+    from django_async_email.delivery.send.sender import SENT
+
+    settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SMTP_CONNECTIONS": 4, "RECORD_EVERY": 10}
+    smtp_backend.with_pipelining()
+    ready = [(SimpleNamespace(pk=i, expires_at=None), wire(i, f"r{i}@example.com")) for i in range(200)]
+    pool = SenderPool(get_connection("django.core.mail.backends.smtp.EmailBackend", host=smtp_backend.host,
+                                     port=smtp_backend.port))
+    state = {"sent": 0, "first": None}
+
+    def record(row, outcome):
+        assert outcome.kind == SENT, outcome
+        state["sent"] += 1
+        if state["first"] is None:
+            time.sleep(1.0)  # the database is slow to take the first write
+            state["first"] = len(smtp_backend.received)
+        if state["sent"] % 10 == 0:
+            pool.recorded()
+
+    pool.send(ready, record)
+    pool.close()
+    assert state["first"] <= 10 + 4, state["first"]  # not the whole batch while the record step waited
+    assert sorted(r.rcpt_tos[0] for r in smtp_backend.received) == sorted(f"r{i}@example.com" for i in range(200))

@@ -60,20 +60,20 @@ def deliver_emails(email_ids, *, connection=None) -> DeliveryReport:
 
 def send_rows(rows: list[OutboxEmail], report: DeliveryReport, token: str, connection=None) -> None:
     """Build and send each row over the task's connections (send/pool.py), filling ``report``."""
-    SendRun(report, token, connection or open_connection()).run(rows)
+    SendRun(report, token, connection or open_connection(), extra_connections=connection is None).run(rows)
 
 
 class SendRun:
     """One connection's rows: build a batch, send it, record what was sent as it goes."""
 
-    def __init__(self, report: DeliveryReport, token: str, connection):
+    def __init__(self, report: DeliveryReport, token: str, connection, *, extra_connections: bool = True):
         self.report = report
         self.token = token
         self.connection = connection
         self.adapter = get_adapter()
         self.writer = WireWriter() if fast_path_applies(connection) else None
         #: the run's connections (its own, and more for a large batch; send/pool.py)
-        self.pool = SenderPool(connection)
+        self.pool = SenderPool(connection, extra_connections=extra_connections)
         #: sent rows not yet written back
         self.unrecorded: list[int] = []
         #: when the lease of the rows was last extended (the claim set it)
@@ -221,4 +221,5 @@ class SendRun:
         if self.unrecorded:
             mark_sent(self.token, self.unrecorded, self.report.errors)
             self.unrecorded.clear()
+            self.pool.recorded()
             self.keep_lease(recording=True)

@@ -221,6 +221,8 @@ class Uses:
             self.walk(node.nodelist, chain, autoescape=node.setting, part=part)
         elif isinstance(node, TranslateNode):
             self.expression(node.filter_expression)
+            if node.message_context is not None:  # {% translate "May" context month %}
+                self.expression(node.message_context)
         else:
             # {% blocktranslate %}, {% include %}, {% filter %}, {% spaceless %}, custom tags...:
             # a node this module cannot see through, which may read any context key.

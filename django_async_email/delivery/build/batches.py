@@ -55,6 +55,8 @@ def build_group(group: list[OutboxEmail], adapter, connection, built: dict, cont
     try:
         messages = [new_message(row, adapter, context, connection) for row, context in zip(group, made, strict=True)]
         language = messages[0].language
+        done = {}
+        # All of it in the recipients' language: a lazy value is translated when filled in.
         with translation.override(language) if language else nullcontext():
             data = [message.render_data() for message in messages]
             template = messages[0].get_template()
@@ -62,10 +64,9 @@ def build_group(group: list[OutboxEmail], adapter, connection, built: dict, cont
             if plan is None:
                 return
             pieces = plan.render()
-        done = {}
-        for row, message, context, values in zip(group, messages, made, data, strict=True):
-            message.apply_parts(fill(pieces, values))
-            done[row.pk] = finish_message(row, message, context, adapter)
+            for row, message, context, values in zip(group, messages, made, data, strict=True):
+                message.apply_parts(fill(pieces, values))
+                done[row.pk] = finish_message(row, message, context, adapter)
     except Exception:
         # A template or header error: each row is built again alone, and fails alone.
         logger.debug("Shared render of broadcast %s failed; rendering its rows one by one",

@@ -87,6 +87,8 @@ class PipelinedSender:
         self.session = session
         #: groups written and then waited for: one per message, plus one, in a run
         self.round_trips = 0
+        #: a 421 reply: the server is closing the connection
+        self.closing: tuple[int, bytes] | None = None
 
     def send_all(self, take_next: Callable[[], tuple[object, WireMessage] | None], report: Report) -> None:
         """Send what ``take_next()`` hands out until it returns ``None``; ``report`` each outcome.
@@ -127,6 +129,11 @@ class PipelinedSender:
                     group.append(b"DATA" + CRLF)
                     steps.append(("data", current, ""))
             if not group:
+                if needs_rset:
+                    # The last transaction failed after its MAIL: close it, so whatever uses
+                    # this session next (another batch, a plain send) starts clean, as
+                    # smtplib's sendmail() leaves it.
+                    self._rset()
                 return
             try:
                 self.session.send(b"".join(group))
@@ -139,18 +146,33 @@ class PipelinedSender:
                         body = flight
                     elif outcome == "rset":
                         needs_rset = True
+                if self.closing is not None:
+                    raise smtplib.SMTPServerDisconnected(f"{self.closing[0]} {self.closing[1]!r}")
             except Exception as exc:
-                # The connection is gone mid-group: whatever has no outcome yet failed with it
-                # (a transient error, so retried; one whose data was sent may arrive twice).
+                # The connection is gone mid-group. A message whose last reply was read keeps
+                # its own outcome (one the server accepted is sent: never retried, never
+                # twice); any other failed with the error (transient, so retried; one whose
+                # data had gone out without its reply may arrive twice).
                 for _step, flight, _r in steps:
                     if flight is not None and not flight.reported:
                         flight.reported = True
-                        report(flight.key, exc, {})
+                        if flight.done:
+                            report(flight.key, flight.error, flight.refused)
+                        else:
+                            report(flight.key, flight.error or exc, {})
                 raise ConnectionLost(describe(exc)) from exc
             for _step, flight, _r in steps:
                 if flight is not None and flight.done and not flight.reported:
                     flight.reported = True
                     report(flight.key, flight.error, flight.refused)
+
+    def _rset(self) -> None:
+        try:
+            self.session.send(b"RSET" + CRLF)
+            self.round_trips += 1
+            self.session.getreply()
+        except Exception as exc:
+            raise ConnectionLost(describe(exc)) from exc
 
     def _mail(self, from_addr: str, data: bytes, options: list[str]) -> bytes:
         options = list(options)
@@ -161,6 +183,8 @@ class PipelinedSender:
     def _reply(self, step: str, flight: InFlight | None, recipient: str, code: int, text: bytes) -> str:
         """Act on one reply; "body" when the message's content is to follow, "rset" when the
         next transaction must start with RSET."""
+        if code == 421 and self.closing is None:
+            self.closing = (code, text)  # the group's other replies are read, then the session ends
         if step == "rset" or flight is None:
             return ""
         if step == "mail":
@@ -176,8 +200,12 @@ class PipelinedSender:
         if step == "data":
             if code == 354 and flight.error is None and flight.accepted:
                 return "body"
+            if code == 354 and flight.accepted:
+                # Accepted recipients under a refused MAIL: the server's state is not ours.
+                # An empty end mark could deliver an empty message; drop the connection.
+                raise smtplib.SMTPServerDisconnected("354 after a refused MAIL: the session is out of step")
             if code == 354:
-                # A server that takes DATA with no good recipient: end it at once, empty.
+                # DATA taken with no recipient (RFC 2920 allows it): end it at once, empty.
                 self.session.send(b"." + CRLF)
                 self.session.getreply()
             if flight.error is None:
