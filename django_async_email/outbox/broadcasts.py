@@ -91,7 +91,9 @@ def queue_to_user_types(user_types, fields: dict, schedule: Schedule = NOW,
                         attachments: list[Part] | None = None) -> list[str]:
     """One broadcast and fan-out task per user type; the request path never loads the recipients."""
     types = validation.clean_user_types("user_types", user_types)
-    with transaction.atomic(using=outbox_db()):
+    # No savepoints inside: nothing in here raises but the database, which ends the caller's
+    # transaction anyway; two fewer round trips per call on the request path.
+    with transaction.atomic(using=outbox_db(), savepoint=False):
         return [queue_fan_out(fields, schedule, attachments, user_types=[user_type]) for user_type in types]
 
 
@@ -107,7 +109,7 @@ def queue_fan_out(fields: dict, schedule: Schedule = NOW, attachments: list[Part
     task_id = new_task_id()
     now = timezone.now()
     held = schedule.held(now)
-    with transaction.atomic(using=using):
+    with transaction.atomic(using=using, savepoint=False):  # as in queue_to_user_types
         broadcast = Broadcast.objects.using(using).create(
             user_types=user_types or [], user_ids=user_ids, task_id=task_id, send_at=schedule.send_at,
             expires_at=schedule.expires_at, held=held, attachment_count=len(attachments or []), **fields

@@ -38,7 +38,8 @@ def queue_rows(kind: str, rows: list[OutboxEmail], schedule: Schedule = NOW, *, 
         if schedule is not NOW:
             row.available_at, row.expires_at = schedule.send_at, schedule.expires_at
     using = outbox_db()
-    with transaction.atomic(using=using):
+    # No savepoint: nothing here raises but the database, which ends the transaction anyway.
+    with transaction.atomic(using=using, savepoint=False):
         ids = _save(rows, using)
         if not held:
             publish_on_commit(route, route.argument(ids), task_id=task_id, using=using, eta=schedule.eta(now))
