@@ -238,7 +238,9 @@ class LoadMeter:
         wall = time.monotonic() - self.started
         busy = _busy(psutil.cpu_times()) - self.busy0
         services1 = _service_cpu()
-        services = sum(services1[pid] - cpu for pid, cpu in self.services0.items() if pid in services1)
+        # A backend that started during the run (a worker's first database connection) counts
+        # from zero; before, its CPU was counted as other load.
+        services = sum(cpu - self.services0.get(pid, 0.0) for pid, cpu in services1.items())
         capacity = wall * (psutil.cpu_count() or 1)
         other = max(busy - own_cpu_seconds - services, 0.0)
         return {

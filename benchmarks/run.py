@@ -3,6 +3,8 @@
 
     python benchmarks/run.py --recipients 10000
     python benchmarks/run.py --recipients 100000 --scenarios limit,async-email
+    python benchmarks/run.py --scenarios limit-2,async-email --latency-ms 10 --sink-pipelining
+    python benchmarks/run.py --recipients 100000 --scenarios "" --request-path 20
 
 It creates a throwaway database (PostgreSQL on 127.0.0.1:5432, or SQLite with ``--local``),
 seeds N users of type Artist, starts an SMTP sink in its own process, and for each
@@ -61,6 +63,23 @@ def parse_args(argv=None):
                         help="this package's RECORD_EVERY for the run (default: the package's own)")
     parser.add_argument("--no-probe", action="store_true", help="skip the in-process query count and profile")
     parser.add_argument("--py-spy", action="store_true", help="record each scenario's worker with py-spy (raw stacks)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0,
+        help="put a TCP proxy in front of the sink that holds every chunk this many ms in each direction "
+             "(10: a 20 ms round trip), for every scenario of the run; 0 (default): no proxy",
+    )
+    parser.add_argument("--sink-pipelining", action="store_true",
+                        help="the sink advertises PIPELINING (RFC 2920) in its EHLO reply")
+    parser.add_argument(
+        "--smtp-connections", type=int, default=None,
+        help="this package's ASYNC_EMAIL['SMTP_CONNECTIONS'] for the run (default: not set, the package's own; "
+             "a package version without the setting refuses it)",
+    )
+    parser.add_argument(
+        "--request-path", type=int, default=0, metavar="CALLS",
+        help="after the scenarios, time CALLS calls (after 3 warm-up calls) of send_notification_to_user_types "
+             "to all N recipients, each in a committed transaction, with no worker consuming; 0 (default): don't",
+    )
     parser.add_argument("--results-dir", default=None,
                         help="where results, samples, profiles and snapshots go (default: benchmarks/results/)")
     args = parser.parse_args(argv)
@@ -212,36 +231,62 @@ def median_run(runs: list[dict]) -> dict | None:
     return good[(len(good) - 1) // 2]
 
 
-def markdown_table(recipients: int, chosen: dict, runs: dict, labels: dict) -> str:
+def cpu_seconds_of(r: dict) -> float | None:
+    """The senders' CPU: the worker's, ``limit-2``'s two processes', or the measuring process's."""
+    for key in ("worker_cpu_seconds", "sender_cpu_seconds", "driver_cpu_seconds"):
+        if r.get(key) is not None:
+            return r[key]
+    return None
+
+
+def latency_limit(r: dict, rtt: float) -> float | None:
+    """Messages/s the connections used allow at round trip ``rtt``: connections / (round trips per message × rtt)."""
+    if not rtt or not r.get("round_trips_per_message"):
+        return None
+    return r["peak_connections"] / (r["round_trips_per_message"] * rtt)
+
+
+def markdown_table(recipients: int, chosen: dict, runs: dict, labels: dict, *, rtt: float = 0.0) -> str:
     limit = (chosen.get("limit") or {}).get("per_second")
+    limit2 = chosen.get("limit-2") or {}
+    raw_cpu = cpu_seconds_of(limit2) / limit2["messages"] if limit2.get("messages") else None
     lines = [
-        f"Recipients: {recipients:,}",
+        f"Recipients: {recipients:,}" + (f"; round trip {1000 * rtt:.0f} ms (latency proxy)" if rtt else "; loopback"),
         "",
         (
-            "| Scenario | End-to-end s | Messages/s | Runs: min–max msg/s | % of limit | SMTP connections "
-            "| Worker peak RSS MiB | Worker CPU ms/msg | Sink CPU ms/msg | DB queries per chunk (chunk) "
-            "| DB queries per 1k msgs | Request path ms | Other load % |"
+            "| Scenario | End-to-end s | Messages/s | Runs: min–max msg/s | % of limit | % of limit-2 "
+            "| SMTP connections (at once) | Round trips per msg | Latency limit msg/s | % of latency limit "
+            "| Worker peak RSS MiB | Worker CPU ms/msg | CPU ÷ raw smtplib's | Sink CPU ms/msg "
+            "| DB queries per chunk (chunk) | DB queries per 1k msgs | Request path ms | Other load % |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|" + "---:|" * 17,
     ]
     for name, r in chosen.items():
         if r is None:
             errors = "; ".join(sorted({x.get("error", "incomplete") for x in runs[name]}))
-            lines.append(f"| {labels[name]} | failed: {errors} |" + " |" * 11)
+            lines.append(f"| {labels[name]} | failed: {errors} |" + " |" * 16)
             continue
         n = r["messages"] or 1
-        cpu = r.get("worker_cpu_seconds", r.get("driver_cpu_seconds"))
+        cpu = cpu_seconds_of(r)
+        cpu_per_message = cpu / n if cpu is not None else None
         speeds = [x["per_second"] for x in runs[name] if x.get("per_second")]
         spread = f"{len(speeds)}: {min(speeds):,.0f}–{max(speeds):,.0f}" if len(speeds) > 1 else "1"
         chunk = (
             f"{r['queries_per_chunk']:.1f} ({r['chunk_size']})" if r.get("queries_per_chunk") is not None else "—"
         )
         complete = "" if r.get("complete", True) else " (incomplete)"
+        ceiling = latency_limit(r, rtt)
+        ratio = cpu_per_message / raw_cpu if raw_cpu and cpu_per_message and "worker_cpu_seconds" in r else None
         lines.append(
             f"| {labels[name]}{complete} | {_fmt(r['seconds'], '.2f')} | {_fmt(r['per_second'])} | {spread} "
             f"| {_fmt(100 * r['per_second'] / limit if limit and r['per_second'] else None, '.0f')} "
-            f"| {r['connections']:,} | {_fmt(r.get('worker_peak_rss_mib'), '.0f')} "
-            f"| {_fmt(1000 * cpu / n if cpu is not None else None, '.2f')} "
+            f"| {_fmt(100 * r['per_second'] / limit2['per_second'] if limit2.get('per_second') else None, '.0f')} "
+            f"| {r['connections']:,} ({r.get('peak_connections', '—')}) "
+            f"| {_fmt(r.get('round_trips_per_message'), '.2f')} | {_fmt(ceiling, ',.1f')} "
+            f"| {_fmt(100 * r['per_second'] / ceiling if ceiling and r['per_second'] else None, '.0f')} "
+            f"| {_fmt(r.get('worker_peak_rss_mib'), '.0f')} "
+            f"| {_fmt(1000 * cpu_per_message if cpu_per_message is not None else None, '.2f')} "
+            f"| {_fmt(ratio, '.2f')} "
             f"| {_fmt(1000 * r['sink_cpu_seconds'] / n, '.2f')} | {chunk} "
             f"| {_fmt(r.get('queries_per_1000'), '.1f')} | {_fmt(r.get('request_ms'), '.1f')} "
             f"| {_fmt(r['load']['other_percent'], '.0f')} |"
@@ -257,7 +302,10 @@ def main(argv=None) -> int:
         RESULTS = Path(args.results_dir).resolve()
         RUN_DIR = RESULTS / "run"
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    smtp_port = free_port()
+    sink_port = free_port()
+    proxy_port = free_port() if args.latency_ms > 0 else None
+    #: where every sender connects: the proxy when there is one, else the sink
+    smtp_port = proxy_port or sink_port
     env = {
         "BENCH_ROOT": str(ROOT),
         "BENCH_RUN_DIR": str(RUN_DIR),
@@ -270,6 +318,8 @@ def main(argv=None) -> int:
     }
     if args.record_every:
         env["BENCH_RECORD_EVERY"] = str(args.record_every)
+    if args.smtp_connections:
+        env["BENCH_SMTP_CONNECTIONS"] = str(args.smtp_connections)
     if args.package_ref:
         sha, folder = package_snapshot(args.package_ref)
         sys.path.insert(0, str(folder))
@@ -298,6 +348,7 @@ def main(argv=None) -> int:
 
     import benchmarks.celery_app  # noqa: F401  (binds the shared tasks to the benchmark's app)
     from benchmarks import scenarios
+    from benchmarks.latency_proxy import LatencyProxy
     from benchmarks.sink import Sink
 
     call_command("migrate", verbosity=0)
@@ -310,16 +361,20 @@ def main(argv=None) -> int:
     machine = machine_info(args, package)
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
-    sink = Sink(smtp_port, RUN_DIR / "sample.eml").start()
+    sink = Sink(sink_port, RUN_DIR / "sample.eml", pipelining=args.sink_pipelining).start()
+    proxy = LatencyProxy(proxy_port, sink_port, args.latency_ms).start() if proxy_port else None
+    rtt = 2 * args.latency_ms / 1000
+    # At a round trip of RTT, one connection sends at most 1 / (4 RTT) messages a second.
+    timeout = args.timeout or args.recipients / 20 + 60 + args.recipients * 5 * rtt / max(args.concurrency, 1)
     ctx = scenarios.Context(
         recipients=args.recipients, sink=sink, run_dir=RUN_DIR, env=worker_base_env,
         broker="filesystem" if args.local else "redis", redis_url=REDIS_URL, pool=args.pool,
-        concurrency=args.concurrency, timeout=args.timeout or args.recipients / 20 + 60, py_spy=args.py_spy,
-        quiet_wait=args.quiet_wait,
+        concurrency=args.concurrency, timeout=timeout, py_spy=args.py_spy,
+        quiet_wait=args.quiet_wait, proxy=proxy,
     )
     labels = {name: label for name, (label, _fn) in scenarios.SCENARIOS.items()}
     runs: dict[str, list[dict]] = {name: [] for name in args.scenarios}
-    probe = None
+    probe = request_path = None
     started_at = datetime.datetime.now(datetime.UTC)
     try:
         for round_number in range(1, args.repeat + 1):
@@ -341,7 +396,8 @@ def main(argv=None) -> int:
                     sample.replace(RESULTS / f"sample-{name}.eml")
                 print(
                     f"    {r['messages']:,} messages in {r['seconds']:.2f}s = {r['per_second']:,.0f}/s, "
-                    f"{r['connections']:,} connections, duplicates {r['duplicates']}, "
+                    f"{r['connections']:,} connections ({r['peak_connections']} at once), "
+                    f"{r['round_trips_per_message']:.2f} round trips per message, duplicates {r['duplicates']}, "
                     f"worker peak RSS {r.get('worker_peak_rss_mib', 0):.0f} MiB, "
                     f"other load {r['load']['other_percent']:.0f}% (waited {r['quiet_wait_seconds']:.0f}s for quiet)",
                     flush=True,
@@ -358,16 +414,23 @@ def main(argv=None) -> int:
                         f"{', '.join(f'{c:.1f}' for c in r['worker_cpu_seconds_by_process'])}",
                         flush=True,
                     )
+        if args.request_path:
+            print(f"--- request path: {args.request_path} calls to {args.recipients:,} recipients", flush=True)
+            request_path = scenarios.request_path_timing(ctx, calls=args.request_path)
+            print(f"    median {request_path['median_ms']:.2f} ms, p90 {request_path['p90_ms']:.2f} ms, "
+                  f"{request_path['queries_per_call']} queries per call", flush=True)
         if "async-email" in args.scenarios and not args.no_probe and args.recipients >= 3000:
             from benchmarks.probe import probe_async_email
 
             print("--- probe: queries and profile of this package's send task, in-process", flush=True)
             probe = probe_async_email(ctx, RESULTS)
     finally:
+        if proxy is not None:
+            proxy.stop()
         sink.stop()
 
     chosen = {name: median_run(name_runs) for name, name_runs in runs.items()}
-    table = markdown_table(args.recipients, chosen, runs, labels)
+    table = markdown_table(args.recipients, chosen, runs, labels, rtt=rtt)
     report = {
         "command": command,
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -376,17 +439,26 @@ def main(argv=None) -> int:
                    "log_level": "warning"},
         "repeat": args.repeat,
         "record_every": args.record_every,
+        "latency_ms": args.latency_ms,
+        "round_trip_seconds": rtt,
+        "sink_pipelining": args.sink_pipelining,
+        "smtp_connections": args.smtp_connections,
+        "timeout_seconds": timeout,
         "machine": machine,
         "seed": seed,
         "results": {name: r for name, r in chosen.items()},
         "runs": runs,
         "probe": probe,
+        "request_path": request_path,
         "table": table,
     }
     out = RESULTS / f"run-{args.recipients}-{started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(report, indent=2, default=str))
     print()
     print(table)
+    if request_path:
+        print(f"\nrequest path at {args.recipients:,} recipients: median {request_path['median_ms']:.2f} ms, "
+              f"p90 {request_path['p90_ms']:.2f} ms over {request_path['calls']} calls")
     if probe:
         print()
         print(f"probe: fan-out {probe['fan_out']['queries_per_chunk']:.1f} queries/chunk "

@@ -41,6 +41,8 @@ class Context:
     timeout: float
     py_spy: bool = False
     quiet_wait: float = 30.0
+    #: the latency proxy in front of the sink (``run.py --latency-ms``), or None: straight to the sink
+    proxy: object | None = None
 
     @property
     def tasks_dir(self) -> Path:
@@ -68,15 +70,27 @@ def _sink_result(ctx: Context, t0: float, sink_cpu: float) -> dict:
     sink = ctx.sink
     messages = sink.messages
     seconds = sink.last_at - t0 if messages else None
-    return {
+    result = {
         "messages": messages,
         "seconds": seconds,
         "per_second": messages / seconds if seconds else None,
         "connections": sink.connections,
+        #: the most SMTP connections open at the same time: the connections the scenario used
+        "peak_connections": sink.peak_open,
         "duplicates": sink.duplicates,
         "mean_message_bytes": sink.bytes / messages if messages else None,
         "sink_cpu_seconds": sink_cpu,
+        #: client turns (bursts of client data after the server last replied), counted by the sink
+        "sink_turns": sink.turns,
     }
+    turns = sink.turns
+    if ctx.proxy is not None:
+        result["proxy"] = ctx.proxy.snapshot()
+        # The proxy's count is the one that matters on a network: what the client waited for.
+        turns = result["proxy"]["turns"]
+        result["peak_connections"] = result["proxy"]["peak_open"]
+    result["round_trips_per_message"] = turns / messages if messages else None
+    return result
 
 
 class TimedWindow:
@@ -88,6 +102,9 @@ class TimedWindow:
     def start(self) -> float:
         self.quiet_wait_seconds = harness.wait_for_quiet(max_wait=self.ctx.quiet_wait) if self.ctx.quiet_wait else 0.0
         self.ctx.sink.reset()
+        if self.ctx.proxy is not None:
+            self.ctx.proxy.reset()
+            self.proxy_cpu0 = harness.cpu_seconds(self.ctx.proxy.pid)
         self.sink_cpu0 = harness.cpu_seconds(self.ctx.sink.pid)
         self.own_cpu0 = harness.cpu_seconds(os.getpid())
         self.worker_cpu0 = self._worker_cpu()
@@ -101,14 +118,18 @@ class TimedWindow:
         self.sampler.sample()
         return self.sampler.cpu_seconds
 
-    def finish(self, complete: bool) -> dict:
+    def finish(self, complete: bool, sender_cpu: float = 0.0) -> dict:
+        """``sender_cpu``: CPU of sending processes the window does not know (``limit-2``'s two)."""
         driver_cpu = harness.cpu_seconds(os.getpid()) - self.own_cpu0
         worker_cpu = self._worker_cpu() - self.worker_cpu0
         sink_cpu = harness.cpu_seconds(self.ctx.sink.pid) - self.sink_cpu0
-        load = self.meter.stop(driver_cpu + worker_cpu + sink_cpu)
+        proxy_cpu = harness.cpu_seconds(self.ctx.proxy.pid) - self.proxy_cpu0 if self.ctx.proxy is not None else 0.0
+        load = self.meter.stop(driver_cpu + worker_cpu + sink_cpu + proxy_cpu + sender_cpu)
         result = _sink_result(self.ctx, self.t0, sink_cpu)
         result.update(complete=complete, load=load, quiet_wait_seconds=self.quiet_wait_seconds,
                       driver_cpu_seconds=driver_cpu)
+        if self.ctx.proxy is not None:
+            result["proxy_cpu_seconds"] = proxy_cpu
         if self.sampler is not None:
             result["worker_cpu_seconds"] = worker_cpu
         return result
@@ -209,14 +230,12 @@ def run_with_worker(
 
 # --- the scenarios ------------------------------------------------------------------------------
 
-def limit(ctx: Context) -> dict:
-    """Pre-rendered messages over one ``smtplib`` connection, in this process: the ceiling."""
-    from django.conf import settings
+def _prerendered(ctx: Context) -> list[tuple[str, bytes]]:
+    """One distinct message (name, address, Message-ID) per user, rendered before any clock starts."""
     from django.core.mail import make_msgid
 
     from .benchapp.tasks import recipients, render_message
 
-    reset_state(ctx)
     name_mark, address_mark = "zzNAMEMARKzz", "zzaddressmarkzz@bench.test"
     template = render_message(SimpleNamespace(username=name_mark, email=address_mark), SUBJECT, MESSAGE).message()
     message_id = template["Message-ID"].encode()
@@ -225,21 +244,91 @@ def limit(ctx: Context) -> dict:
         raise RuntimeError("The pre-rendered message does not carry the name marker in both parts")
     users = list(recipients(USER_TYPE).values_list("username", "email"))
     assert len(users) == ctx.recipients, (len(users), ctx.recipients)
-    sender = settings.DEFAULT_FROM_EMAIL
-    # Rendered before the clock starts: one distinct message (name, address, Message-ID) per user.
-    messages = [
+    return [
         (address, raw.replace(name_mark.encode(), username.encode())
          .replace(address_mark.encode(), address.encode())
          .replace(message_id, make_msgid().encode()))
         for username, address in users
     ]
-    window = TimedWindow(ctx)
-    window.start()
-    smtp = smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT)
+
+
+def _send_prerendered(host: str, port: int, sender: str, messages) -> None:
+    smtp = smtplib.SMTP(host, port)
     for address, data in messages:
         smtp.sendmail(sender, [address], data)
     smtp.quit()
+
+
+def limit(ctx: Context) -> dict:
+    """Pre-rendered messages over one ``smtplib`` connection, in this process: the ceiling."""
+    from django.conf import settings
+
+    reset_state(ctx)
+    messages = _prerendered(ctx)
+    window = TimedWindow(ctx)
+    window.start()
+    _send_prerendered(settings.EMAIL_HOST, settings.EMAIL_PORT, settings.DEFAULT_FROM_EMAIL, messages)
     return window.finish(ctx.sink.wait_for(ctx.recipients, ctx.timeout))
+
+
+#: the forked sending processes of ``limit-2`` read their half of the messages from here
+_LIMIT2_MESSAGES: list = []
+
+
+def _limit2_child(index: int, parts: int, host: str, port: int, sender: str, go, cpu_out, errors) -> None:
+    messages = _LIMIT2_MESSAGES[index::parts]
+    go.wait()
+    cpu0 = time.process_time()
+    try:
+        _send_prerendered(host, port, sender, messages)
+    except Exception as exc:  # noqa: BLE001  (reported to the parent, which fails the run)
+        errors.put(f"{type(exc).__name__}: {exc}")
+    cpu_out[index] = time.process_time() - cpu0
+
+
+def limit_2(ctx: Context, parts: int = 2) -> dict:
+    """The limit for two worker processes: two forked processes, each sending half of the
+    pre-rendered messages over its own ``smtplib`` connection; the clock covers both."""
+    import multiprocessing
+
+    from django.conf import settings
+    from django.db import connections
+
+    reset_state(ctx)
+    _LIMIT2_MESSAGES[:] = _prerendered(ctx)
+    connections.close_all()  # the children must not share this process's database connection
+    mp = multiprocessing.get_context("fork")  # the children inherit the messages, nothing is copied
+    go, cpu_out, errors = mp.Event(), mp.RawArray("d", parts), mp.Queue()
+    children = [
+        mp.Process(target=_limit2_child, name=f"bench-limit-2-{i}", daemon=True,
+                   args=(i, parts, settings.EMAIL_HOST, settings.EMAIL_PORT, settings.DEFAULT_FROM_EMAIL,
+                         go, cpu_out, errors))
+        for i in range(parts)
+    ]
+    try:
+        for child in children:
+            child.start()
+        window = TimedWindow(ctx)
+        window.start()
+        go.set()
+        deadline = time.monotonic() + ctx.timeout
+        for child in children:
+            child.join(max(deadline - time.monotonic(), 0))
+        complete = ctx.sink.wait_for(ctx.recipients, max(deadline - time.monotonic(), 1))
+        sender_cpu = list(cpu_out)
+        result = window.finish(complete, sender_cpu=sum(sender_cpu))
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.kill()
+        _LIMIT2_MESSAGES.clear()
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    if failures:
+        raise RuntimeError("; ".join(failures))
+    result.update(sender_cpu_seconds=sum(sender_cpu), sender_cpu_seconds_by_process=sender_cpu)
+    return result
 
 
 def django_one_process(ctx: Context) -> dict:
@@ -314,6 +403,52 @@ def async_email(ctx: Context) -> dict:
         )
 
     return run_with_worker(ctx, "async-email", publish, chunk_size=app_settings.BULK_CHUNK_SIZE, settle=settled)
+
+
+def request_path_timing(ctx: Context, calls: int = 20, warmup: int = 3) -> dict:
+    """``send_notification_to_user_types([USER_TYPE], ...)`` to all N recipients, as a request makes
+    it: in ``transaction.atomic()``, committed, the fan-out published on commit. ``warmup`` calls
+    first, then ``calls`` timed ones. No worker runs meanwhile (each scenario stops its own), and
+    the broker and the tables are emptied afterwards, so the published tasks are never consumed."""
+    import statistics
+
+    from django.db import connection, transaction
+
+    from django_async_email.email_utils import send_notification_to_user_types
+
+    queries: list[int] = []
+
+    def count(execute, sql, params, many, context):
+        queries[-1] += 1
+        return execute(sql, params, many, context)
+
+    reset_state(ctx)
+    timings = []
+    try:
+        for n in range(warmup + calls):
+            queries.append(0)
+            with connection.execute_wrapper(count):
+                started = time.perf_counter()
+                with transaction.atomic():
+                    send_notification_to_user_types([USER_TYPE], SUBJECT, MESSAGE)
+                elapsed = time.perf_counter() - started
+            if n >= warmup:
+                timings.append(1000 * elapsed)
+    finally:
+        reset_state(ctx)
+    ordered = sorted(timings)
+    return {
+        "recipients": ctx.recipients,
+        "warmup_calls": warmup,
+        "calls": calls,
+        "ms": timings,
+        "median_ms": statistics.median(timings),
+        "p90_ms": ordered[max(int(round(0.9 * len(ordered))) - 1, 0)],
+        "min_ms": ordered[0],
+        "max_ms": ordered[-1],
+        #: statements per timed call (BEGIN/COMMIT not counted), from the last call
+        "queries_per_call": queries[-1],
+    }
 
 
 # --- the host's own code through EMAIL_BACKEND: this package's OutboxBackend ------------------------
@@ -393,6 +528,7 @@ def outbox_backend(call_size: int | None):
 
 SCENARIOS: dict[str, tuple[str, Callable[[Context], dict]]] = {
     "limit": ("smtplib limit: pre-rendered, one connection", limit),
+    "limit-2": ("smtplib limit, two processes: pre-rendered, one connection each", limit_2),
     "django-one-process": ("Django render + one connection, one process (reference)", django_one_process),
     "naive": ("naive: task per 50 ids, connection per email", naive),
     "celery-email-10": ("django-celery-email, CELERY_EMAIL_CHUNK_SIZE=10 (default)", celery_email(10)),

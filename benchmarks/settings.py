@@ -6,6 +6,9 @@
 - ``BENCH_SMTP_PORT``: the SMTP sink's port on 127.0.0.1
 - ``BENCH_CELERY_EMAIL_CHUNK_SIZE``: django-celery-email's ``CELERY_EMAIL_CHUNK_SIZE``
 - ``BENCH_RECORD_EVERY``: this package's ``RECORD_EVERY``, only when set (``run.py --record-every``)
+- ``BENCH_SMTP_CONNECTIONS``: this package's ``SMTP_CONNECTIONS`` (SMTP connections per worker
+  process), only when set (``run.py --smtp-connections``): package versions without the setting
+  refuse unknown ``ASYNC_EMAIL`` keys, so it is left out otherwise
 - ``BENCH_EMAIL_BACKEND``: the host's ``EMAIL_BACKEND``, only when set (the ``outbox-backend``
   scenarios set ``OutboxBackend``); this package's worker then sends through ``ASYNC_EMAIL['EMAIL_BACKEND']``,
   the SMTP backend every other scenario uses
@@ -81,6 +84,8 @@ ASYNC_EMAIL = {
 }
 if os.environ.get("BENCH_RECORD_EVERY"):
     ASYNC_EMAIL["RECORD_EVERY"] = int(os.environ["BENCH_RECORD_EVERY"])
+if os.environ.get("BENCH_SMTP_CONNECTIONS"):
+    ASYNC_EMAIL["SMTP_CONNECTIONS"] = int(os.environ["BENCH_SMTP_CONNECTIONS"])
 if os.environ.get("BENCH_EMAIL_BACKEND"):
     # The host's code hands its messages to EMAIL_BACKEND (get_connection(), send_mass_mail());
     # OutboxBackend queues them and the worker sends them through the SMTP backend.
