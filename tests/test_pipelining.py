@@ -190,16 +190,14 @@ def test_threads_never_run_more_than_record_every_plus_one_per_connection_ahead(
     import time
     from types import SimpleNamespace
 
-    from django.core.mail import get_connection
-
+    from django_async_email.delivery.send.connection import open_connection
     from django_async_email.delivery.send.pool import SenderPool
     from django_async_email.delivery.send.sender import SENT
 
     settings.ASYNC_EMAIL = {**settings.ASYNC_EMAIL, "SMTP_CONNECTIONS": 4, "RECORD_EVERY": 10}
     smtp_backend.with_pipelining()
     ready = [(SimpleNamespace(pk=i, expires_at=None), wire(i, f"r{i}@example.com")) for i in range(200)]
-    pool = SenderPool(get_connection("django.core.mail.backends.smtp.EmailBackend", host=smtp_backend.host,
-                                     port=smtp_backend.port))
+    pool = SenderPool(open_connection())  # the test server, as the smtp_backend fixture configured it
     state = {"sent": 0, "first": None}
 
     def record(row, outcome):
