@@ -93,3 +93,40 @@ def test_the_periodic_task(make_user, published):
     assert requeue_stuck_emails_task.run() == {"leases_released": 0, "emails_republished": 0,
                                                "tasks_published": 0, "broadcasts_restarted": 0, "held_released": 0,
                                    "expired": 0}
+
+
+@pytest.mark.django_db
+def test_a_row_merely_waiting_in_a_long_queue_is_republished_at_doubling_intervals(make_user, published):
+    """A bulk queue's tail that waits longer than STUCK_AFTER is not republished at every
+    sweep (each republish is one more task for the same row), but after 1, 2, 4... times
+    what it had waited; a lost publish is still retried STUCK_AFTER after it."""
+    email_utils.send_welcome_email(make_user())
+    row = OutboxEmail.objects.get()
+    t0 = row.created_at
+    OutboxEmail.objects.filter(pk=row.pk).update(updated_at=t0)
+    republished = [s for s in range(0, 1000, 30)  # a sweep every 30 s, STUCK_AFTER 60 s
+                   if requeue_stuck_emails(now=t0 + timedelta(seconds=s))["emails_republished"]]
+    assert republished == [90, 210, 450, 930]
+
+
+@pytest.mark.django_db
+def test_a_republish_the_broker_refused_is_tried_again_at_the_next_sweep(make_user, published, monkeypatch):
+    from celery.app.task import Task
+
+    email_utils.send_welcome_email(make_user())
+    row = OutboxEmail.objects.get()
+    t0 = row.created_at
+    OutboxEmail.objects.filter(pk=row.pk).update(updated_at=t0)
+
+    def refuse(self, *args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(Task, "apply_async", refuse)
+    for s in (90, 120, 150):  # the broker is down: every sweep tries, none counts as a publish
+        requeue_stuck_emails(now=t0 + timedelta(seconds=s))
+        assert OutboxEmail.objects.get().updated_at == t0
+    monkeypatch.undo()
+    published.clear()
+    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **o: published.append(args))
+    assert requeue_stuck_emails(now=t0 + timedelta(seconds=180))["emails_republished"] == 1
+    assert published == [[[row.pk]]]

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Min, Q
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Min, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -52,7 +53,7 @@ def requeue_stuck_emails(*, stuck_after: int | None = None, now=None, dry_run: b
     expired = release_expired_leases(now, report, dry_run=dry_run)
     if not dry_run:
         report.expired = expire_overdue(now)
-    for route, ids in stuck_rows(cutoff, expired, dry_run=dry_run).items():
+    for route, ids in stuck_rows(cutoff, expired, now=now, dry_run=dry_run).items():
         republish(route, ids, now, report, dry_run=dry_run)
     restart_lost_fan_outs(now, cutoff, report, dry_run=dry_run)
     release_held(now, report, dry_run=dry_run)
@@ -75,12 +76,21 @@ def release_expired_leases(now, report: SweepReport, *, dry_run: bool) -> list[i
     return expired
 
 
-def stuck_rows(cutoff, expired: list[int], *, dry_run: bool) -> dict[kinds.TaskRoute, list[int]]:
+def stuck_rows(cutoff, expired: list[int], *, now, dry_run: bool) -> dict[kinds.TaskRoute, list[int]]:
     """Queued rows nobody picked up, and the rows just given back, grouped by the task that sends them."""
-    # Rows given back are republished at once: their worker is known to be gone.
+    # Rows given back are republished at once: their worker is known to be gone. A queued
+    # row is republished STUCK_AFTER after it was last published, and then only once it has
+    # waited since its last publish as long as it had waited before it: a long bulk queue
+    # whose tail is merely waiting is republished at ever longer intervals (1, 2, 4...
+    # STUCK_AFTER), not at every sweep. The publish of a lost task is still retried at once.
+    waited_before = ExpressionWrapper(
+        F("updated_at") - Greatest(F("created_at"), Coalesce(F("available_at"), F("created_at"))),
+        output_field=DurationField())
+    waited_since = ExpressionWrapper(Value(now, output_field=DateTimeField()) - F("updated_at"),
+                                     output_field=DurationField())
     stuck = (
-        OutboxEmail.objects.filter(
-            Q(status=Status.QUEUED, held=False, updated_at__lt=cutoff)
+        OutboxEmail.objects.alias(waited_before=waited_before, waited_since=waited_since).filter(
+            Q(status=Status.QUEUED, held=False, updated_at__lt=cutoff, waited_before__lt=F("waited_since"))
             & (Q(available_at__isnull=True) | Q(available_at__lt=cutoff))
             | Q(pk__in=expired, status=Status.QUEUED if not dry_run else Status.SENDING)
         )
@@ -102,11 +112,14 @@ def republish(route: kinds.TaskRoute, ids: list[int], now, report: SweepReport, 
         if dry_run:
             continue
         task_id = new_task_id()
-        OutboxEmail.objects.filter(pk__in=chunk, status=Status.QUEUED).update(task_id=task_id, updated_at=now)
         try:
             publish_now(route, route.argument(chunk), task_id=task_id)
         except Exception:
+            # The rows keep their time of last publish, so the next sweep tries again at once
+            # (the doubling interval counts from publishes that happened).
             logger.exception("Sweeper could not publish %s; will try again on the next run", route.task_name)
+            continue
+        OutboxEmail.objects.filter(pk__in=chunk, status=Status.QUEUED).update(task_id=task_id, updated_at=now)
 
 
 def restart_lost_fan_outs(now, cutoff, report: SweepReport, *, dry_run: bool) -> None:
