@@ -291,8 +291,10 @@ def test_a_held_email_is_published_by_the_workers_sweep_and_arrives_on_time(
     wait_for(lambda: arrivals(smtp, "held@example.com"), timeout=30, message="the held email")
     (arrived,) = arrivals(smtp, "held@example.com")
     assert arrived - start >= 5
-    row = OutboxEmail.objects.get(recipient="held@example.com")
-    assert (row.status, row.held, row.attempts) == ("sent", False, 1)
+    # The worker records the row just after the server's reply: wait for that too.
+    row = wait_for(lambda: OutboxEmail.objects.filter(recipient="held@example.com", status="sent").first(),
+                   timeout=30, message="the row recorded sent")
+    assert (row.held, row.attempts) == (False, 1)
 
 
 @pytest.mark.integration
