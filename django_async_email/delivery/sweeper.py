@@ -112,14 +112,10 @@ def republish(route: kinds.TaskRoute, ids: list[int], now, report: SweepReport, 
         if dry_run:
             continue
         task_id = new_task_id()
-        try:
-            publish_now(route, route.argument(chunk), task_id=task_id)
-        except Exception:
-            # The rows keep their time of last publish, so the next sweep tries again at once
-            # (the doubling interval counts from publishes that happened).
-            logger.exception("Sweeper could not publish %s; will try again on the next run", route.task_name)
-            continue
-        OutboxEmail.objects.filter(pk__in=chunk, status=Status.QUEUED).update(task_id=task_id, updated_at=now)
+        # Refused: the rows keep their time of last publish, so the next sweep tries again at
+        # once (the doubling interval counts from publishes that happened).
+        if _publish_quietly(route, route.argument(chunk), task_id=task_id, eta=None):
+            OutboxEmail.objects.filter(pk__in=chunk, status=Status.QUEUED).update(task_id=task_id, updated_at=now)
 
 
 def restart_lost_fan_outs(now, cutoff, report: SweepReport, *, dry_run: bool) -> None:
@@ -178,12 +174,15 @@ def release_held(now, report: SweepReport, *, dry_run: bool) -> None:
             report.tasks_published += 1
 
 
-def _publish_quietly(route: kinds.TaskRoute, argument, *, task_id: str, eta) -> None:
-    """Publish; a broker that refuses leaves the rows queued, for the next sweep's stuck check."""
+def _publish_quietly(route: kinds.TaskRoute, argument, *, task_id: str, eta) -> bool:
+    """Publish; whether the broker took it. A refusal is logged and leaves the rows queued
+    for a later sweep."""
     try:
         publish_now(route, argument, task_id=task_id, eta=eta)
     except Exception:
         logger.exception("Sweeper could not publish %s; will try again on a later run", route.task_name)
+        return False
+    return True
 
 
 SWEEPER = "sweeper"

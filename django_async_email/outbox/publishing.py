@@ -56,9 +56,7 @@ def publish_on_commit(route: TaskRoute, argument, *, task_id: str, using=None, e
     publishes them again: the caller's commit is never undone by a broker outage. ``eta``
     (a scheduled email due soon; ``outbox.schedule``) is the broker's ETA.
     """
-    options = publish_options(route.queue_class)
-    if eta is not None:
-        options["eta"] = eta
+    options = _options(route, eta)
 
     def publish():
         try:
@@ -75,7 +73,13 @@ def publish_on_commit(route: TaskRoute, argument, *, task_id: str, using=None, e
 
 def publish_now(route: TaskRoute, argument, *, task_id: str | None = None, eta=None):
     """Publish from inside a worker, where there is no caller's transaction to wait for."""
+    return task_named(route.task_name).apply_async(args=[argument], task_id=task_id or new_task_id(),
+                                                   **_options(route, eta))
+
+
+def _options(route: TaskRoute, eta) -> dict:
+    """The queue (and priority) of ``route``'s class, and the ETA when there is one."""
     options = publish_options(route.queue_class)
     if eta is not None:
         options["eta"] = eta
-    return task_named(route.task_name).apply_async(args=[argument], task_id=task_id or new_task_id(), **options)
+    return options

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..headers import PLAIN_ADDRESS
 from .classify import describe_error as describe
-from .transfer import smtp_data
+from .transfer import offers, smtp_data
 from .wire import WireMessage
 
 CRLF = b"\r\n"
@@ -45,8 +45,7 @@ def angle(address: str) -> bytes:
 
 
 def offers_pipelining(session: smtplib.SMTP) -> bool:
-    session.ehlo_or_helo_if_needed()
-    return bool(session.has_extn("pipelining"))
+    return offers(session, "pipelining")
 
 
 def data_block(data: bytes) -> bytes:

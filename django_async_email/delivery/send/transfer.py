@@ -26,9 +26,14 @@ class EightBitNotAccepted(smtplib.SMTPNotSupportedError):
     """The server does not offer 8BITMIME and the data has 8-bit bytes that cannot be re-encoded."""
 
 
-def offers_8bitmime(session: smtplib.SMTP) -> bool:
+def offers(session: smtplib.SMTP, extension: str) -> bool:
+    """Whether the server announced ``extension`` in its EHLO reply (sending EHLO if needed)."""
     session.ehlo_or_helo_if_needed()
-    return bool(session.has_extn("8bitmime"))
+    return bool(session.has_extn(extension))
+
+
+def offers_8bitmime(session: smtplib.SMTP) -> bool:
+    return offers(session, "8bitmime")
 
 
 def smtp_data(session: smtplib.SMTP, data: bytes, reencode: bool = True) -> tuple[bytes, list[str]]:
